@@ -1,0 +1,68 @@
+"""embrace: the Hugging Face workflow in one package.
+
+Importing ``embrace`` is cheap: no torch, numpy or pyarrow is imported until a name that needs it is used.
+Top-level names resolve on first access through ``__getattr__`` (PEP 562) from the table below.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+# public name -> module that defines it
+_LAZY: dict[str, str] = {
+    # configs and models
+    "PretrainedConfig": "embrace.models.configuration",
+    "AutoConfig": "embrace.models.auto",
+    "AutoModel": "embrace.models.auto",
+    "AutoModelForSequenceClassification": "embrace.models.auto",
+    "AutoModelForTokenClassification": "embrace.models.auto",
+    "AutoModelForQuestionAnswering": "embrace.models.auto",
+    "AutoModelForMaskedLM": "embrace.models.auto",
+    "AutoModelForCausalLM": "embrace.models.auto",
+    "AutoModelForSeq2SeqLM": "embrace.models.auto",
+    "PreTrainedModel": "embrace.models.modeling",
+    # tokenizers
+    "AutoTokenizer": "embrace.tokenization",
+    "PreTrainedTokenizer": "embrace.tokenization",
+    "PreTrainedTokenizerFast": "embrace.tokenization",
+    "BatchEncoding": "embrace.tokenization",
+    "Tokenizer": "embrace.tokenizers",
+    # datasets
+    "Dataset": "embrace.data",
+    "DatasetDict": "embrace.data",
+    "IterableDataset": "embrace.data",
+    "load_dataset": "embrace.data",
+    "load_from_disk": "embrace.data",
+    "concatenate_datasets": "embrace.data",
+    "interleave_datasets": "embrace.data",
+    "Features": "embrace.data",
+    "Value": "embrace.data",
+    "ClassLabel": "embrace.data",
+    "Sequence": "embrace.data",
+    # hub
+    "hf_hub_download": "embrace.hub",
+    "snapshot_download": "embrace.hub",
+    "HfApi": "embrace.hub",
+    # pipelines
+    "pipeline": "embrace.pipelines",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module_name = _LAZY.get(name)
+    if module_name is None:
+        raise AttributeError(f"module 'embrace' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module_name), name)
+    globals()[name] = value  # cache: the next access skips __getattr__
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_LAZY])
+
+
+if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
+    from embrace.models.auto import AutoConfig, AutoModel  # noqa: F401

@@ -1,0 +1,34 @@
+"""Environment variables and defaults shared with huggingface_hub, so both libraries use one cache."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+DEFAULT_REVISION = "main"
+DEFAULT_ENDPOINT = "https://huggingface.co"
+REPO_TYPES = ("model", "dataset", "space")
+
+
+def _truthy(value: str | None) -> bool:
+    return (value or "").strip().upper() in {"1", "ON", "YES", "TRUE"}
+
+
+def hf_home() -> Path:
+    default = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "huggingface"
+    return Path(os.path.expanduser(os.environ.get("HF_HOME", str(default))))
+
+
+def hub_cache_dir() -> Path:
+    """``HF_HUB_CACHE`` (or legacy ``HUGGINGFACE_HUB_CACHE``), else ``$HF_HOME/hub``."""
+    value = os.environ.get("HF_HUB_CACHE") or os.environ.get("HUGGINGFACE_HUB_CACHE")
+    return Path(os.path.expanduser(value)) if value else hf_home() / "hub"
+
+
+def is_offline() -> bool:
+    """``HF_HUB_OFFLINE=1`` (or ``TRANSFORMERS_OFFLINE=1``): never touch the network."""
+    return _truthy(os.environ.get("HF_HUB_OFFLINE")) or _truthy(os.environ.get("TRANSFORMERS_OFFLINE"))
+
+
+def endpoint() -> str:
+    return os.environ.get("HF_ENDPOINT", DEFAULT_ENDPOINT).rstrip("/")
