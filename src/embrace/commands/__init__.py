@@ -1,0 +1,1 @@
+"""Subcommands of the `embrace` CLI, one module each with a register(subparsers) function."""

@@ -1,0 +1,1 @@
+"""Model families, configs, loading and the Auto classes (imported lazily by name from ``embrace``)."""

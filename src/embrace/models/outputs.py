@@ -1,0 +1,92 @@
+"""Model outputs: dataclasses that also behave like the reference's ``ModelOutput``.
+
+``out.logits``, ``out["logits"]`` and ``out[0]`` all work; integer indexing and ``to_tuple()`` skip ``None`` fields,
+so ``loss, logits = model(..., labels=y)[:2]`` works as in transformers.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+
+class ModelOutput:
+    """Mixin for output dataclasses: attribute, key and index access."""
+
+    def to_tuple(self) -> tuple[Any, ...]:
+        return tuple(v for _, v in self.items())
+
+    def keys(self) -> list[str]:
+        return [k for k, _ in self.items()]
+
+    def values(self) -> list[Any]:
+        return [v for _, v in self.items()]
+
+    def items(self) -> list[tuple[str, Any]]:
+        return [(f.name, getattr(self, f.name)) for f in dataclasses.fields(self) if getattr(self, f.name) is not None]  # type: ignore[arg-type]
+
+    def __getitem__(self, key: int | slice | str) -> Any:
+        if isinstance(key, str):
+            if key not in self.keys():
+                raise KeyError(key)
+            return getattr(self, key)
+        return self.to_tuple()[key]
+
+    def __contains__(self, key: object) -> bool:
+        return key in self.keys()
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.keys())
+
+    def __len__(self) -> int:
+        return len(self.items())
+
+
+Hidden = tuple[torch.Tensor, ...] | None
+
+
+@dataclass
+class BaseModelOutput(ModelOutput):
+    last_hidden_state: torch.Tensor
+    hidden_states: Hidden = None
+    attentions: Hidden = None
+
+
+@dataclass
+class BaseModelOutputWithPooling(ModelOutput):
+    last_hidden_state: torch.Tensor
+    pooler_output: torch.Tensor | None = None
+    hidden_states: Hidden = None
+    attentions: Hidden = None
+
+
+@dataclass
+class MaskedLMOutput(ModelOutput):
+    loss: torch.Tensor | None = None
+    logits: torch.Tensor | None = None
+    hidden_states: Hidden = None
+    attentions: Hidden = None
+
+
+@dataclass
+class SequenceClassifierOutput(ModelOutput):
+    loss: torch.Tensor | None = None
+    logits: torch.Tensor | None = None
+    hidden_states: Hidden = None
+    attentions: Hidden = None
+
+
+TokenClassifierOutput = SequenceClassifierOutput
+
+
+@dataclass
+class QuestionAnsweringModelOutput(ModelOutput):
+    loss: torch.Tensor | None = None
+    start_logits: torch.Tensor | None = None
+    end_logits: torch.Tensor | None = None
+    hidden_states: Hidden = None
+    attentions: Hidden = None
