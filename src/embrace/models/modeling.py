@@ -238,8 +238,9 @@ class PreTrainedModel(nn.Module):
                 "Check config.json belongs to these weights."
             )
         prefix = self.base_model_prefix
-        in_base = [k for k in report.missing_keys if prefix and k.startswith(prefix + ".")] if prefix else []
-        if not prefix:  # a base model: every missing key is part of the body
+        if prefix and isinstance(getattr(self, prefix, None), nn.Module):  # a head model: the body is under prefix
+            in_base = [k for k in report.missing_keys if k.startswith(prefix + ".")]
+        else:  # the body itself: every missing key is part of it
             in_base = list(report.missing_keys)
         if in_base:
             raise CheckpointError(
