@@ -32,3 +32,31 @@ def is_offline() -> bool:
 
 def endpoint() -> str:
     return os.environ.get("HF_ENDPOINT", DEFAULT_ENDPOINT).rstrip("/")
+
+
+REPO_TYPE_PLURAL = {"model": "models", "dataset": "datasets", "space": "spaces"}
+# the URL prefix of non-API paths (resolve, LFS): models have none
+REPO_TYPE_URL_PREFIX = {"model": "", "dataset": "datasets/", "space": "spaces/"}
+LFS_POINTER_VERSION = "https://git-lfs.github.com/spec/v1"
+
+
+def token_path() -> Path:
+    """``HF_TOKEN_PATH``, else ``$HF_HOME/token`` (the file ``hf auth login`` writes)."""
+    value = os.environ.get("HF_TOKEN_PATH")
+    return Path(os.path.expanduser(value)) if value else hf_home() / "token"
+
+
+def implicit_token_disabled() -> bool:
+    return _truthy(os.environ.get("HF_HUB_DISABLE_IMPLICIT_TOKEN"))
+
+
+def progress_bars_disabled() -> bool:
+    return _truthy(os.environ.get("HF_HUB_DISABLE_PROGRESS_BARS"))
+
+
+def etag_timeout() -> float:
+    return float(os.environ.get("HF_HUB_ETAG_TIMEOUT", "10"))
+
+
+def download_timeout() -> float:
+    return float(os.environ.get("HF_HUB_DOWNLOAD_TIMEOUT", "10"))

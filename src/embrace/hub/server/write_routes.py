@@ -1,0 +1,325 @@
+"""Write side of the hub protocol: repo create/delete/settings, preupload, NDJSON commit, git-lfs batch with
+signed upload URLs, LFS verify, branches and tags (HUB_PROTOCOL.md §6). Every write needs a write token of the
+namespace owner or of a member of the owning organisation."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import fnmatch
+import json
+from typing import Any
+
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import JSONResponse, Response
+
+from embrace.hub.fsutil import git_blob_sha1, lfs_pointer
+from embrace.hub.server.blobs import BlobMismatchError
+from embrace.hub.server.context import (
+    RESERVED_NAMES,
+    URL_PREFIX,
+    HubContext,
+    HubError,
+    base_url,
+    repo_url,
+    validate_name,
+    validate_path,
+)
+from embrace.hub.server.read_routes import tree_items
+from embrace.hub.server.storage import FileEntry, Operation, Repo
+
+LFS_THRESHOLD = 10 * 1024 * 1024
+LFS_PATTERNS = ("*.7z", "*.arrow", "*.bin", "*.bz2", "*.ckpt", "*.ftz", "*.gguf", "*.gz", "*.h5", "*.joblib",
+                "*.lz4", "*.mlmodel", "*.model", "*.msgpack", "*.npy", "*.npz", "*.onnx", "*.ot", "*.parquet",
+                "*.pb", "*.pickle", "*.pkl", "*.pt", "*.pth", "*.rar", "*.safetensors", "*.tar", "*.tflite",
+                "*.tgz", "*.wasm", "*.xz", "*.zip", "*.zst")
+GITATTRIBUTES = "".join(f"{p} filter=lfs diff=lfs merge=lfs -text\n" for p in LFS_PATTERNS).encode()
+
+
+async def _json(request: Request, limit: int = 1 << 20) -> dict[str, Any]:
+    body = await request.body()
+    if len(body) > limit:
+        raise HubError(413, "", "Request body too large.")
+    try:
+        data = json.loads(body or b"{}")
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise HubError(400, "", f"Malformed JSON body: {exc}") from exc
+    if not isinstance(data, dict):
+        raise HubError(400, "", "The JSON body must be an object.")
+    return data
+
+
+def whoami(ctx: HubContext, request: Request) -> Response:
+    principal = ctx.principal(request)
+    if principal.user is None:
+        raise HubError(401, "", "Invalid user token: pass Authorization: Bearer <token>.")
+    user = ctx.storage.get_user(principal.user)
+    return JSONResponse({
+        "type": "user", "name": principal.user, "fullname": user.fullname if user else principal.user,
+        "orgs": [{"name": org, "type": "org"} for org in principal.orgs],
+        "auth": {"type": "access_token",
+                 "accessToken": {"displayName": principal.display_name, "role": principal.role}},
+    })
+
+
+def _repo_type(value: Any) -> str:
+    repo_type = value or "model"
+    if repo_type not in URL_PREFIX:
+        raise HubError(400, "", f"Unknown repo type {repo_type!r}: use model, dataset or space.")
+    return str(repo_type)
+
+
+async def create_repo(ctx: HubContext, request: Request) -> Response:
+    principal = ctx.principal(request)
+    user = ctx.require_user(principal)
+    body = await _json(request)
+    repo_type = _repo_type(body.get("type"))
+    name = validate_name(str(body.get("name") or ""))
+    namespace = validate_name(str(body.get("organization") or user), "namespace")
+    if namespace in RESERVED_NAMES:
+        raise HubError(400, "", f"{namespace!r} is a reserved name.")
+    url = f"{base_url(request)}/{URL_PREFIX[repo_type]}{namespace}/{name}"
+    ctx.check_write(namespace, principal)
+    private = bool(body.get("private")) or body.get("visibility") == "private"
+    from embrace.hub.server.storage import RepoExistsError
+
+    entry = _regular_entry(ctx, ".gitattributes", GITATTRIBUTES)
+    try:
+        repo = ctx.storage.create_repo(repo_type, namespace, name, private=private, author=user,
+                                       initial_files=[entry])
+    except RepoExistsError:
+        return JSONResponse({"error": "You already created this repo", "url": url}, status_code=409)
+    return JSONResponse({"url": url, "name": repo.repo_id, "id": f"{repo.id:024x}"})
+
+
+async def delete_repo(ctx: HubContext, request: Request) -> Response:
+    principal = ctx.principal(request)
+    user = ctx.require_user(principal)
+    body = await _json(request)
+    repo_type = _repo_type(body.get("type"))
+    repo_id = f"{body.get('organization') or user}/{body.get('name')}"
+    repo = ctx.repo_for_write(repo_type, repo_id, principal)
+    ctx.storage.delete_repo(repo)
+    return JSONResponse({})
+
+
+async def update_settings(ctx: HubContext, request: Request, repo_type: str, repo_id: str) -> Response:
+    repo = ctx.repo_for_write(repo_type, repo_id, ctx.principal(request))
+    body = await _json(request)
+    gated = body.get("gated", False)
+    if gated not in (False, None, "auto", "manual"):
+        raise HubError(400, "", "gated must be false, 'auto' or 'manual'.")
+    private = body.get("private")
+    ctx.storage.update_repo(repo, private=None if private is None else bool(private),
+                            gated=(gated or None) if "gated" in body else False)
+    return JSONResponse({})
+
+
+def _regular_entry(ctx: HubContext, path: str, data: bytes) -> FileEntry:
+    sha256 = ctx.blobs.put_bytes(data)
+    return FileEntry(path, len(data), sha256, git_blob_sha1(data), False)
+
+
+def _looks_binary(sample: bytes) -> bool:
+    if b"\0" in sample:
+        return True
+    try:
+        sample.decode("utf-8")
+    except UnicodeDecodeError as exc:  # a multibyte character cut at the end of the sample is still text
+        return exc.start < len(sample) - 4
+    return False
+
+
+async def preupload(ctx: HubContext, request: Request, repo_type: str, repo_id: str, rev: str) -> Response:
+    repo = ctx.repo_for_write(repo_type, repo_id, ctx.principal(request))
+    body = await _json(request, limit=64 << 20)
+    head = ctx.storage.resolve(repo, rev)
+    current = ctx.storage.list_files(repo, head) if head else {}
+    answers = []
+    for item in body.get("files") or []:
+        path = validate_path(str(item.get("path", "")))
+        try:
+            sample = base64.b64decode(item.get("sample") or "")
+        except (binascii.Error, ValueError) as exc:
+            raise HubError(400, "", f"Bad base64 sample for {path}") from exc
+        size = int(item.get("size") or 0)
+        name = path.rsplit("/", 1)[-1]
+        lfs = size >= LFS_THRESHOLD or any(fnmatch.fnmatch(name, p) for p in LFS_PATTERNS) or _looks_binary(sample)
+        existing = current.get(path)
+        oid = None if existing is None else (existing.sha256 if existing.lfs else existing.oid)
+        answers.append({"path": path, "uploadMode": "lfs" if lfs else "regular", "shouldIgnore": False, "oid": oid})
+    return JSONResponse({"files": answers, "commitOid": head})
+
+
+def _parse_ndjson(ctx: HubContext, repo: Repo, body: bytes) -> tuple[dict[str, Any], list[Operation]]:
+    header: dict[str, Any] | None = None
+    operations: list[Operation] = []
+    for number, line in enumerate(body.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+            key, value = record["key"], record["value"]
+        except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError) as exc:
+            raise HubError(400, "", f"Malformed commit payload at line {number}: {exc}") from exc
+        if key == "header":
+            header = value
+            continue
+        path = validate_path(str(value.get("path", "")).strip("/") if key == "deletedFolder" else str(value.get("path", "")))
+        if key == "file":
+            if value.get("encoding", "base64") != "base64":
+                raise HubError(400, "", f"Unsupported encoding for {path}: use base64.")
+            try:
+                data = base64.b64decode(value.get("content", ""), validate=True)
+            except (binascii.Error, ValueError) as exc:
+                raise HubError(400, "", f"Bad base64 content for {path}") from exc
+            operations.append(Operation("add", path, _regular_entry(ctx, path, data)))
+        elif key == "lfsFile":
+            oid = str(value.get("oid", "")).lower()
+            size = ctx.storage.lfs_object_size(repo, oid)
+            if size is None or not ctx.blobs.has(oid):
+                raise HubError(400, "", f"LFS object {oid} of {path} was not uploaded to this repo.")
+            if value.get("size") is not None and int(value["size"]) != size:
+                raise HubError(400, "", f"LFS object {oid} has {size} bytes, not {value['size']}.")
+            pointer_oid = git_blob_sha1(lfs_pointer(oid, size))
+            operations.append(Operation("add", path, FileEntry(path, size, oid, pointer_oid, True)))
+        elif key == "deletedFile":
+            operations.append(Operation("delete_file", path))
+        elif key == "deletedFolder":
+            operations.append(Operation("delete_folder", path))
+        else:
+            raise HubError(400, "", f"Unknown commit operation {key!r} at line {number}.")
+    if header is None:
+        raise HubError(400, "", "The commit payload has no header line.")
+    return header, operations
+
+
+async def commit(ctx: HubContext, request: Request, repo_type: str, repo_id: str, rev: str) -> Response:
+    from embrace.hub.server.storage import EntryMissingError, ParentMismatchError, RevisionMissingError
+
+    principal = ctx.principal(request)
+    repo = ctx.repo_for_write(repo_type, repo_id, principal)
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > ctx.max_commit_bytes:
+            raise HubError(413, "", "Commit payload too large: upload big files through LFS.")
+    header, operations = _parse_ndjson(ctx, repo, bytes(body))
+    create_pr = request.query_params.get("create_pr") in ("1", "true", "True")
+    try:
+        sha, pr = ctx.storage.commit(
+            repo, rev, operations, title=str(header.get("summary") or "Upload files"),
+            message=str(header.get("description") or ""), author=principal.user or "",
+            parent_commit=header.get("parentCommit") or None, create_pr=create_pr)
+    except RevisionMissingError as exc:
+        raise HubError(404, "RevisionNotFound", str(exc)) from exc
+    except ParentMismatchError as exc:
+        raise HubError(412, "", str(exc)) from exc
+    except EntryMissingError as exc:
+        raise HubError(404, "EntryNotFound", str(exc)) from exc
+    url = repo_url(request, repo)
+    return JSONResponse({"commitUrl": f"{url}/commit/{sha}", "commitOid": sha,
+                         "pullRequestUrl": f"{url}/discussions/{pr}" if pr else None})
+
+
+async def lfs_batch(ctx: HubContext, request: Request, repo_type: str, repo_id: str) -> Response:
+    repo = ctx.repo_for_write(repo_type, repo_id, ctx.principal(request))
+    body = await _json(request, limit=16 << 20)
+    if body.get("operation") != "upload":
+        raise HubError(400, "", "Only the 'upload' LFS operation is supported; downloads use /resolve.")
+    objects = []
+    verify = f"{base_url(request)}/{URL_PREFIX[repo.type]}{repo.repo_id}.git/info/lfs/verify"
+    for obj in body.get("objects") or []:
+        oid, size = str(obj.get("oid", "")).lower(), obj.get("size")
+        if not isinstance(size, int) or size < 0 or len(oid) != 64 or any(c not in "0123456789abcdef" for c in oid):
+            objects.append({"oid": oid, "size": size if isinstance(size, int) else 0,
+                            "error": {"code": 422, "message": "oid must be a sha256 hex digest and size an int"}})
+            continue
+        if ctx.storage.lfs_object_size(repo, oid) == size and ctx.blobs.has(oid):
+            objects.append({"oid": oid, "size": size})  # already stored: no actions, the client skips it
+            continue
+        href = f"{base_url(request)}/lfs-upload/{oid}?{ctx.sign(repo, oid, size)}"
+        objects.append({"oid": oid, "size": size, "authenticated": True,
+                        "actions": {"upload": {"href": href, "expires_in": 3600},
+                                    "verify": {"href": verify, "header": {}}}})
+    return JSONResponse({"transfer": "basic", "objects": objects},
+                        headers={"Content-Type": "application/vnd.git-lfs+json"})
+
+
+async def lfs_upload(ctx: HubContext, request: Request, oid: str) -> Response:
+    """PUT of one LFS object to its signed URL (no token: the signature authorises exactly this oid and size)."""
+    params = request.query_params
+    try:
+        repo_db_id, size, expires = int(params["repo"]), int(params["size"]), int(params["exp"])
+        signature = params["sig"]
+    except (KeyError, ValueError) as exc:
+        raise HubError(403, "", "Unsigned LFS upload URL.") from exc
+    ctx.check_signature(repo_db_id, oid, size, expires, signature)
+    declared = request.headers.get("content-length")
+    if declared is not None and int(declared) != size:
+        raise HubError(400, "", f"Content-Length {declared} differs from the signed size {size}.")
+    try:
+        await ctx.blobs.put_stream(request.stream(), sha256=oid, size=size)
+    except BlobMismatchError as exc:
+        raise HubError(400, "", str(exc)) from exc
+    except ClientDisconnect as exc:
+        raise HubError(400, "", "Upload interrupted; nothing was stored.") from exc
+    repo = ctx.storage.get_repo_by_id(repo_db_id)
+    if repo is None:
+        raise HubError(404, "RepoNotFound", "The repo of this upload URL was deleted.")
+    ctx.storage.add_lfs_object(repo, oid, size)
+    return Response(status_code=200)
+
+
+async def lfs_verify(ctx: HubContext, request: Request, repo_type: str, repo_id: str) -> Response:
+    repo = ctx.repo_for_write(repo_type, repo_id, ctx.principal(request))
+    body = await _json(request)
+    oid, size = str(body.get("oid", "")), body.get("size")
+    if ctx.storage.lfs_object_size(repo, oid) != size or not ctx.blobs.has(oid):
+        raise HubError(404, "", f"LFS object {oid} ({size} bytes) was not uploaded.")
+    return JSONResponse({"message": "Object verified"})
+
+
+async def create_branch_or_tag(ctx: HubContext, request: Request, repo_type: str, repo_id: str,
+                               kind: str, name: str) -> Response:
+    from embrace.hub.server.storage import RefExistsError
+
+    repo = ctx.repo_for_write(repo_type, repo_id, ctx.principal(request))
+    body = await _json(request)
+    if kind == "tag":  # POST /tag/{rev} with {"tag": name}
+        target, name = ctx.resolve(repo, name), str(body.get("tag") or "")
+    else:
+        target = ctx.resolve(repo, str(body.get("startingPoint") or "main"))
+    if not name or name.startswith("refs/") or any(p in ("", ".", "..") for p in name.split("/")):
+        raise HubError(400, "", f"Invalid {kind} name {name!r}.")
+    try:
+        ctx.storage.create_ref(repo, kind, name, target)
+    except RefExistsError as exc:
+        raise HubError(409, "", str(exc)) from exc
+    return JSONResponse({})
+
+
+def delete_branch_or_tag(ctx: HubContext, request: Request, repo_type: str, repo_id: str,
+                         kind: str, name: str) -> Response:
+    from embrace.hub.server.storage import RevisionMissingError
+
+    repo = ctx.repo_for_write(repo_type, repo_id, ctx.principal(request))
+    if kind == "branch" and name == "main":
+        raise HubError(403, "", "The main branch cannot be deleted.")
+    try:
+        ctx.storage.delete_ref(repo, kind, name)
+    except RevisionMissingError as exc:
+        raise HubError(404, "RevisionNotFound", str(exc)) from exc
+    return JSONResponse({})
+
+
+def readme_of(ctx: HubContext, repo: Repo) -> str | None:
+    """The README.md of ``main``, for the web page."""
+    sha = ctx.storage.resolve(repo, "main")
+    entry = ctx.storage.get_file(repo, sha, "README.md") if sha else None
+    if entry is None or entry.size > 1 << 20:
+        return None
+    return ctx.blobs.path(entry.sha256).read_text("utf-8", "replace")
+
+
+__all__ = ["GITATTRIBUTES", "readme_of", "tree_items"]

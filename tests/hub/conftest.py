@@ -1,0 +1,28 @@
+"""Fixtures of the hub tests: a session-wide `embrace hub serve` subprocess and a client environment for it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from hub_helpers import HubServer, make_server
+
+
+@pytest.fixture(scope="session")
+def hub(tmp_path_factory: pytest.TempPathFactory) -> HubServer:
+    server = make_server(tmp_path_factory.mktemp("hubdata"))
+    yield server  # type: ignore[misc]
+    server.stop()
+
+
+@pytest.fixture
+def online(hub: HubServer, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> HubServer:
+    """embrace's client pointed at the test hub, with a fresh cache and alice's token."""
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setenv("HF_ENDPOINT", hub.url)
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf_home"))
+    monkeypatch.setenv("HF_TOKEN", hub.tokens["alice"])
+    monkeypatch.setenv("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    return hub
+
+
