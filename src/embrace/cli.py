@@ -12,6 +12,7 @@ from collections.abc import Sequence
 _COMMAND_MODULES = [
     "embrace.commands.run",
     "embrace.commands.env",
+    "embrace.commands.hub",
 ]
 
 
