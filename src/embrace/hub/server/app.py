@@ -120,11 +120,30 @@ def dispatch(ctx: HubContext, request: Request) -> tuple[Any, tuple[Any, ...]]:
     raise HubError(404, "", f"No route for {method} {request.url.path}")
 
 
+MAX_HEADER_BYTES = 16 * 1024
+
+
+class HeaderLimitMiddleware:
+    """Refuse requests whose headers total more than ``MAX_HEADER_BYTES`` with 431 before any route runs."""
+
+    def __init__(self, app: Any, limit: int = MAX_HEADER_BYTES) -> None:
+        self.app, self.limit = app, limit
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and sum(len(k) + len(v) for k, v in scope.get("headers", [])) > self.limit:
+            response = JSONResponse({"error": "Request headers too large"}, status_code=431,
+                                    headers={"X-Error-Message": "Request headers too large"})
+            await response(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+
 def create_app(data_dir: str | Path, *, ctx: HubContext | None = None) -> FastAPI:
     """The hub application over ``data_dir`` (SQLite metadata in ``hub.sqlite3``, blobs in ``blobs/``)."""
     context = ctx or HubContext(data_dir)
     app = FastAPI(title="embrace hub", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.hub = context
+    app.add_middleware(HeaderLimitMiddleware)
 
     @app.api_route("/{rest:path}", methods=_METHODS, include_in_schema=False)
     async def everything(request: Request) -> Response:
