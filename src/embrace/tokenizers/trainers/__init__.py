@@ -2,5 +2,6 @@
 
 from embrace.tokenizers.trainers._common import TrainerError
 from embrace.tokenizers.trainers.bpe import BpeTrainer, TrainResult, WordPieceTrainer
+from embrace.tokenizers.trainers.unigram import UnigramTrainer
 
-__all__ = ["BpeTrainer", "TrainResult", "TrainerError", "WordPieceTrainer"]
+__all__ = ["BpeTrainer", "TrainResult", "TrainerError", "UnigramTrainer", "WordPieceTrainer"]
