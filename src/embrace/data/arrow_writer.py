@@ -65,7 +65,7 @@ def table_from_columns(columns: Mapping[str, Any], features: Features | None = N
         missing = [name for name in columns if name not in features]
         if missing:
             raise SchemaError(f"Columns {missing} are not in the features {list(features)}.")
-        columns = features.encode_batch(columns)
+        columns = features.encode_batch(columns, row_offset)
     lengths = {name: len(values) for name, values in columns.items()}
     if len(set(lengths.values())) > 1:
         raise SchemaError(f"Columns have different lengths {lengths}; every column needs one value per row.")

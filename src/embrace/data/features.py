@@ -313,14 +313,21 @@ class Features(dict):
     def encode_example(self, example: Mapping[str, Any]) -> dict[str, Any]:
         return {name: encode_value(self[name], example.get(name)) for name in self}
 
-    def encode_batch(self, batch: Mapping[str, Iterable[Any]]) -> dict[str, Any]:
+    def encode_batch(self, batch: Mapping[str, Iterable[Any]], row_offset: int = 0) -> dict[str, Any]:
+        """Encode columns for storage; a value that does not fit raises ``SchemaError`` naming its row."""
         out: dict[str, Any] = {}
         for name, values in batch.items():
             feature = self.get(name)
-            if feature is not None and _needs_encoding(feature):
-                out[name] = [encode_value(feature, v) for v in values]
-            else:
+            if feature is None or not _needs_encoding(feature):
                 out[name] = values
+                continue
+            encoded = []
+            for i, value in enumerate(values):
+                try:
+                    encoded.append(encode_value(feature, value))
+                except (ValueError, TypeError, KeyError) as exc:
+                    raise SchemaError(f"Column {name!r}, row {row_offset + i}: {exc}") from exc
+            out[name] = encoded
         return out
 
     def flatten(self) -> Features:

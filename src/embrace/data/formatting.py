@@ -118,6 +118,8 @@ def _to_torch(value: Any) -> Any:
     if isinstance(value, np.ndarray):
         if value.dtype == object:
             return [_to_torch(v) for v in value]
+        if not value.flags.writeable:  # a zero-copy view of a memory-mapped file: torch wants writable memory
+            value = value.copy()
         if value.dtype.kind in "iu" and value.dtype != np.uint8:
             return torch.from_numpy(np.ascontiguousarray(value, dtype=np.int64))
         if value.dtype.kind == "f":

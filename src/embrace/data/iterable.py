@@ -48,7 +48,7 @@ class IterableDataset(_StreamBase):
     def __new__(cls, *args: Any, **kwargs: Any) -> IterableDataset:
         # torch's DataLoader decides "iterable-style" by isinstance; add the base class once torch is loaded.
         base = _torch_base()
-        if base and not issubclass(cls, base[0]):
+        if base and base[0] not in cls.__mro__:  # not issubclass: it would cache a negative ABC answer
             cls.__bases__ = (*cls.__bases__, *base)
         return super().__new__(cls)
 

@@ -24,7 +24,7 @@ EXTENSION_TO_BUILDER = {".csv": ("csv", {}), ".tsv": ("csv", {"sep": "\t"}), ".j
                         ".jsonl": ("json", {}), ".ndjson": ("json", {}), ".parquet": ("parquet", {}),
                         ".arrow": ("arrow", {}), ".txt": ("text", {})}
 BUILDERS = ("csv", "json", "parquet", "text", "arrow")
-_GARBLED = r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ufffd]"
+_GARBLED = r"[\x01-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\x{fffd}]"  # RE2 syntax
 _BATCH_ROWS = 10_000
 
 
@@ -82,6 +82,12 @@ def _csv_options(kwargs: dict[str, Any], report: BadRows, source: str, file_size
     return read, parse, convert
 
 
+def _large_strings(table: pa.Table) -> pa.Table:
+    """CSV text columns as ``large_string``, the type the reference's pandas-based CSV reader produces."""
+    schema = pa.schema([f.with_type(pa.large_string()) if pa.types.is_string(f.type) else f for f in table.schema])
+    return table if schema.equals(table.schema) else table.cast(schema)
+
+
 def read_csv(path: str, kwargs: dict[str, Any], report: BadRows) -> Iterator[pa.Table]:
     """CSV in batches; a column whose later values do not fit the type inferred early becomes a string column."""
     import pyarrow.csv as pcsv
@@ -95,7 +101,7 @@ def read_csv(path: str, kwargs: dict[str, Any], report: BadRows) -> Iterator[pa.
             reader = pcsv.open_csv(path, read_options=read, parse_options=parse, convert_options=convert)
             names = reader.schema.names
             for batch in reader:
-                table = pa.Table.from_batches([batch])
+                table = _large_strings(pa.Table.from_batches([batch]))
                 check_garbled(table, path, row, attempt)
                 tables.append(table)
                 row += table.num_rows
