@@ -9,11 +9,14 @@ and the content hash the ETag encodes (sha256 for LFS, git sha1 for regular file
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote, urljoin, urlparse
 
 import httpx
@@ -114,22 +117,33 @@ def get_hf_file_metadata(
     return HfFileMetadata(commit.lower(), etag, int(size_header) if size_header else None, current)
 
 
-def _verify(path: Path, etag: str, expected_size: int | None) -> None:
-    """Check the finished download: its size, and the content hash when the ETag is one we can recompute."""
-    from embrace.hub.fsutil import git_blob_sha1_file, sha256_file
+def content_hasher(etag: str, size: int | None) -> Callable[[], Any] | None:
+    """A factory of the hash the ETag encodes: sha256 (LFS) or git blob sha1 (regular file, size needed)."""
+    if _SHA256.match(etag):
+        return hashlib.sha256
+    if _SHA1.match(etag) and size is not None:
+        return lambda: hashlib.sha1(b"blob %d\0" % size, usedforsecurity=False)
+    return None
 
+
+def _check(path: Path, etag: str, expected_size: int | None, digest: str | None) -> None:
+    """Check the finished download: its size, and the content hash computed while streaming."""
     size = path.stat().st_size
     if expected_size is not None and size != expected_size:
-        raise errors.ChecksumError(f"Consistency check failed: {path.name} has {size} bytes, expected {expected_size}.")
-    if _SHA256.match(etag):
-        actual = sha256_file(path)
-    elif _SHA1.match(etag):
-        actual = git_blob_sha1_file(path)
-    else:
-        return
-    if actual != etag:
         path.unlink(missing_ok=True)
-        raise errors.ChecksumError(f"Checksum mismatch: downloaded {actual}, the hub announced {etag}. Retry.")
+        raise errors.ChecksumError(f"Consistency check failed: {path.name} has {size} bytes, expected {expected_size}.")
+    if digest is not None and digest != etag:
+        path.unlink(missing_ok=True)
+        raise errors.ChecksumError(f"Checksum mismatch: downloaded {digest}, the hub announced {etag}. Retry.")
+
+
+def _hash_existing(new_hasher: Callable[[], Any] | None, path: Path) -> Any:
+    hasher = new_hasher() if new_hasher else None
+    if hasher is not None and path.exists():
+        with open(path, "rb") as handle:
+            while chunk := handle.read(_CHUNK):
+                hasher.update(chunk)
+    return hasher
 
 
 def http_get(
@@ -140,20 +154,22 @@ def http_get(
     expected_size: int | None,
     hub_endpoint: str,
     label: str | None,
-) -> None:
+    new_hasher: Callable[[], Any] | None = None,
+) -> str | None:
     """Stream ``url`` into ``temp_path``, appending to what is already there (``Range``) and resuming after
-    dropped connections up to 5 times. Authorization is only sent to the hub's origin."""
+    dropped connections up to 5 times. Authorization is only sent to the hub's origin. Returns the hex digest
+    of the whole file when ``new_hasher`` is given (hashed while streaming; a resumed prefix is re-read once)."""
     from tqdm.auto import tqdm
 
     send_token = token if _same_origin(url, hub_endpoint) else False
-    progress = tqdm(
-        total=expected_size, unit="B", unit_scale=True, desc=label, disable=label is None or progress_bars_disabled(), leave=False
-    )
+    hidden = label is None or progress_bars_disabled()
+    progress = tqdm(total=expected_size, unit="B", unit_scale=True, desc=label, disable=hidden, leave=False)
     try:
         for attempt in range(_MAX_RESUMES + 1):
             done = temp_path.stat().st_size if temp_path.exists() else 0
             if expected_size is not None and done == expected_size and done > 0:
-                return
+                hasher = _hash_existing(new_hasher, temp_path)
+                return hasher.hexdigest() if hasher is not None else None
             headers = build_headers(send_token, extra={"X-HF-Download-Counter": "1"})
             if done:
                 headers["Range"] = f"bytes={done}-"
@@ -164,16 +180,21 @@ def http_get(
                         continue
                     raise_for_status(response, what=f"GET {url}")
                     mode = "ab" if response.status_code == 206 else "wb"
+                    hasher = _hash_existing(new_hasher, temp_path) if mode == "ab" else (
+                        new_hasher() if new_hasher else None)
                     progress.n = done if mode == "ab" else 0
                     with open(temp_path, mode) as handle:
                         for chunk in response.iter_bytes(_CHUNK):
                             handle.write(chunk)
+                            if hasher is not None:
+                                hasher.update(chunk)
                             progress.update(len(chunk))
-                return
+                return hasher.hexdigest() if hasher is not None else None
             except (httpx.TransportError, httpx.StreamError) as exc:
                 if attempt == _MAX_RESUMES:
                     raise errors.HubHTTPError(f"Download of {url} kept failing: {exc}") from exc
                 time.sleep(min(0.5 * 2**attempt, 4))
+        return None
     finally:
         progress.close()
 
@@ -195,12 +216,9 @@ def _fetch_blob(
         if blob.exists():
             return
         incomplete = blob.with_name(blob.name + ".incomplete")
-        http_get(meta.location, incomplete, token=token, expected_size=meta.size, hub_endpoint=hub, label=label)
-        try:
-            _verify(incomplete, meta.etag, meta.size)
-        except errors.ChecksumError:
-            incomplete.unlink(missing_ok=True)
-            raise
+        digest = http_get(meta.location, incomplete, token=token, expected_size=meta.size, hub_endpoint=hub,
+                          label=label, new_hasher=content_hasher(meta.etag, meta.size))
+        _check(incomplete, meta.etag, meta.size, digest)
         os.replace(incomplete, blob)
 
 

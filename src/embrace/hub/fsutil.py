@@ -74,15 +74,6 @@ def git_blob_sha1(data: bytes) -> str:
     return hashlib.sha1(b"blob %d\0" % len(data) + data, usedforsecurity=False).hexdigest()
 
 
-def git_blob_sha1_file(path: str | os.PathLike[str]) -> str:
-    size = os.path.getsize(path)
-    digest = hashlib.sha1(b"blob %d\0" % size, usedforsecurity=False)
-    with open(path, "rb") as handle:
-        while chunk := handle.read(_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def lfs_pointer(sha256: str, size: int) -> bytes:
     """The git-lfs pointer file that stands for an LFS file in git (its sha1 is the file's ``oid``)."""
     return f"version https://git-lfs.github.com/spec/v1\noid sha256:{sha256}\nsize {size}\n".encode()
