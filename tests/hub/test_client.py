@@ -119,6 +119,14 @@ def test_error_classes(online: HubServer, tmp_path: Path) -> None:
     with pytest.raises(GatedRepoError):
         hf_hub_download("alice/client-errors", "config.json", token=False, cache_dir=tmp_path / "c2")
     assert api.model_info("alice/client-errors", token=False).gated == "auto"  # metadata stays visible
+    with pytest.raises(GatedRepoError):
+        hf_hub_download("alice/client-errors", "config.json", token=online.tokens["bob"], cache_dir=tmp_path / "c3")
+    from embrace.cli import main
+
+    assert main(["hub", "grant", "alice/client-errors", "bob", "--data", str(online.data)]) == 0
+    approved = hf_hub_download("alice/client-errors", "config.json", token=online.tokens["bob"],
+                               cache_dir=tmp_path / "c3")
+    assert Path(approved).read_bytes() == b'{"hidden_size": 8}'
 
 
 def test_stale_parent_commit_is_412_and_unchanged_upload_is_noop(online: HubServer, tmp_path: Path) -> None:

@@ -55,6 +55,17 @@ def _token(args: argparse.Namespace) -> int:
     return 0
 
 
+def _grant(args: argparse.Namespace) -> int:
+    store = _storage(args.data)
+    namespace, _, name = args.repo_id.partition("/")
+    repo = store.get_repo(args.repo_type, namespace, name)
+    if repo is None or store.get_user(args.user) is None:
+        print(f"embrace: error: no {args.repo_type} repo {args.repo_id!r} or no user {args.user!r}.", file=sys.stderr)
+        return 1
+    store.grant_gated_access(repo, args.user)
+    return 0
+
+
 def _login(args: argparse.Namespace) -> int:
     from embrace.hub import login
 
@@ -138,6 +149,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     token.add_argument("--role", choices=["read", "write"], default="read")
     token.add_argument("--display-name", default="cli")
     token.set_defaults(func=_token)
+
+    grant = sub.add_parser("grant", help="let a user download a gated repo")
+    grant.add_argument("repo_id")
+    grant.add_argument("user")
+    grant.add_argument("--data", required=True)
+    grant.add_argument("--repo-type", default="model", choices=["model", "dataset", "space"])
+    grant.set_defaults(func=_grant)
 
     for name, func, text in (("login", _login, "save a token to $HF_HOME/token"),
                              ("whoami", _whoami, "show the user of the saved token")):
