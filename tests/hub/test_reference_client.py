@@ -208,7 +208,8 @@ def interop_repo(online: HubServer, tmp_path: Path) -> HubServer:
 def test_cache_filled_by_reference_serves_embrace_offline(interop_repo: HubServer, tmp_path: Path,
                                                           monkeypatch: pytest.MonkeyPatch) -> None:
     home = tmp_path / "shared_home"
-    filled = run_reference(CACHE_FILL, endpoint=interop_repo.url, hf_home=home, token=interop_repo.tokens["alice"])
+    filled = run_reference(CACHE_FILL, endpoint=interop_repo.url, hf_home=home, token=interop_repo.tokens["alice"],
+                           extra_env={"HF_HUB_DISABLE_XET": ""})  # downloads need no Xet opt-out
     monkeypatch.setenv("HF_HOME", str(home))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")  # nothing listens there: offline must not care

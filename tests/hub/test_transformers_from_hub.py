@@ -72,3 +72,25 @@ def test_embrace_from_pretrained_resolves_through_the_client(pushed: dict[str, o
     files = {p.name for p in next(snapshots.iterdir()).iterdir()}
     assert {"config.json", "model.safetensors"} <= files
     json.loads((next(snapshots.iterdir()) / "config.json").read_text())
+
+
+LOAD_DATASET = r"""
+import json
+from datasets import load_dataset
+ds = load_dataset("acme/tiny-data", split="train")
+print(json.dumps({"rows": ds.to_list(), "columns": ds.column_names}))
+"""
+
+
+@pytest.mark.slow
+def test_reference_datasets_load_dataset_from_the_hub(online: HubServer, tmp_path: Path) -> None:
+    from embrace.hub import HfApi
+
+    api = HfApi()
+    api.create_repo("acme/tiny-data", repo_type="dataset", exist_ok=True)
+    api.upload_file(path_or_fileobj=b"text,label\nhello,1\nbye,0\n", path_in_repo="data/train.csv",
+                    repo_id="acme/tiny-data", repo_type="dataset")
+    loaded = run_reference(LOAD_DATASET, endpoint=online.url, hf_home=tmp_path / "ds_home", timeout=240,
+                           extra_env={"HF_HUB_DISABLE_XET": ""})
+    assert loaded["columns"] == ["text", "label"]
+    assert loaded["rows"] == [{"text": "hello", "label": 1}, {"text": "bye", "label": 0}]
