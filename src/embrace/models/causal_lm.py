@@ -1,0 +1,163 @@
+"""Pieces shared by every decoder-only family: the output type, the causal/sliding/padding attention bias,
+the LM-head forward (logits_to_keep, shifted loss) and the ``from_pretrained`` extras (generation config, GGUF).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any, ClassVar, TypeVar
+
+import torch
+import torch.nn.functional as F
+
+from embrace.models.cache import KVCache
+from embrace.models.modeling import PreTrainedModel
+from embrace.models.outputs import Hidden, ModelOutput
+
+_ModelT = TypeVar("_ModelT", bound="CausalLMBase")
+
+
+@dataclass
+class BaseModelOutputWithPast(ModelOutput):
+    last_hidden_state: torch.Tensor
+    past_key_values: KVCache | None = None
+    hidden_states: Hidden = None
+    attentions: Hidden = None
+
+
+@dataclass
+class CausalLMOutputWithPast(ModelOutput):
+    loss: torch.Tensor | None = None
+    logits: torch.Tensor | None = None
+    past_key_values: KVCache | None = None
+    hidden_states: Hidden = None
+    attentions: Hidden = None
+
+
+def attention_bias(attention_mask: torch.Tensor | None, q_len: int, past_len: int, dtype: torch.dtype,
+                   device: torch.device, sliding_window: int | None = None) -> tuple[torch.Tensor | None, bool]:
+    """``(additive bias (batch|1, 1, q_len, past_len + q_len) or None, is_causal)`` for one attention call.
+
+    Queries sit at absolute positions ``past_len .. past_len + q_len - 1``; a key is visible when it is not in the
+    future, inside the sliding window (``key > query - window``) and not padding (``attention_mask`` 0). Fully
+    masked rows (left padding) get a uniform row instead of NaN. Returns ``(None, True)`` when SDPA's own causal
+    flag is exact, ``(None, False)`` when nothing is masked (one new token, no padding, no window).
+    """
+    k_len = past_len + q_len
+    window_matters = sliding_window is not None and k_len > sliding_window
+    if attention_mask is None and not window_matters:
+        if q_len == 1:
+            return None, False
+        if past_len == 0:
+            return None, True
+    q_pos = torch.arange(past_len, k_len, device=device)[:, None]
+    k_pos = torch.arange(k_len, device=device)[None, :]
+    keep = k_pos <= q_pos
+    if sliding_window is not None:
+        keep = keep & (k_pos > q_pos - sliding_window)
+    keep = keep[None, None]
+    if attention_mask is not None:
+        keep = keep & attention_mask[:, None, None, -k_len:].to(torch.bool)
+    bias = torch.zeros(keep.shape, dtype=dtype, device=device)
+    return bias.masked_fill_(~keep, torch.finfo(dtype).min), False
+
+
+def default_position_ids(past_len: int, q_len: int, batch: int, device: torch.device) -> torch.Tensor:
+    return torch.arange(past_len, past_len + q_len, device=device).unsqueeze(0).expand(batch, -1)
+
+
+def causal_lm_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Next-token cross entropy: position t predicts label t+1; labels of -100 are ignored (as the reference)."""
+    shifted = F.pad(labels, (0, 1), value=-100)[..., 1:].to(logits.device)
+    return F.cross_entropy(logits.float().reshape(-1, logits.shape[-1]), shifted.reshape(-1), ignore_index=-100)
+
+
+def check_token_inputs(input_ids: torch.Tensor | None, inputs_embeds: torch.Tensor | None) -> None:
+    if (input_ids is None) == (inputs_embeds is None):
+        raise ValueError("pass exactly one of input_ids (batch, seq) or inputs_embeds (batch, seq, hidden)")
+    if input_ids is not None and input_ids.dim() != 2:
+        raise ValueError(f"input_ids must have shape (batch, seq_len), got {tuple(input_ids.shape)}; "
+                         "add a batch dimension with input_ids.unsqueeze(0)")
+
+
+class CausalLMBase(PreTrainedModel):
+    """Base of ``*ForCausalLM`` classes: ``generate()``, the LM head forward, and generation-config loading.
+
+    Subclasses build ``self.<base_model_prefix>`` (the body) and ``self.lm_head`` and set
+    ``learned_positions`` when position ids index an embedding table (prompt + new tokens must fit it).
+    """
+
+    learned_positions: ClassVar[bool] = False
+
+    def get_output_embeddings(self) -> torch.nn.Module:
+        head = self.get_submodule("lm_head")
+        return head
+
+    def max_positions(self) -> int:
+        return int(getattr(self.config, "max_position_embeddings", 0) or getattr(self.config, "n_positions", 0))
+
+    def forward(self, input_ids: torch.Tensor | None = None, attention_mask: torch.Tensor | None = None,
+                position_ids: torch.Tensor | None = None, past_key_values: KVCache | None = None,
+                inputs_embeds: torch.Tensor | None = None, labels: torch.Tensor | None = None,
+                use_cache: bool | None = None, output_hidden_states: bool | None = None,
+                logits_to_keep: int = 0, **_: Any) -> CausalLMOutputWithPast:
+        """Ids (batch, seq) -> logits (batch, seq or logits_to_keep, vocab); ``labels`` (batch, seq) adds the loss.
+
+        ``attention_mask`` (batch, past + seq) covers cached and new positions. ``past_key_values`` is updated in
+        place; pass ``use_cache=True`` without one to get a fresh :class:`DynamicCache` back.
+        """
+        body = getattr(self, self.base_model_prefix)
+        out = body(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids,
+                   past_key_values=past_key_values, inputs_embeds=inputs_embeds, use_cache=use_cache,
+                   output_hidden_states=output_hidden_states)
+        hidden = out.last_hidden_state
+        if logits_to_keep:
+            hidden = hidden[:, -logits_to_keep:]
+        logits = self.get_output_embeddings()(hidden)
+        loss = causal_lm_loss(logits, labels) if labels is not None else None
+        return CausalLMOutputWithPast(loss=loss, logits=logits, past_key_values=out.past_key_values,
+                                      hidden_states=out.hidden_states)
+
+    @classmethod
+    def from_pretrained(cls: type[_ModelT], path_or_repo_id: str | os.PathLike[str], **kwargs: Any) -> _ModelT:
+        """As :meth:`PreTrainedModel.from_pretrained`, plus ``generation_config.json`` and ``gguf_file=``."""
+        gguf_file = kwargs.pop("gguf_file", None)
+        if gguf_file is not None:
+            from embrace.models.gguf_loading import causal_lm_from_gguf
+
+            return causal_lm_from_gguf(cls, path_or_repo_id, gguf_file, **kwargs)
+        hub = {k: kwargs[k] for k in ("revision", "cache_dir", "token", "local_files_only") if k in kwargs}
+        model = super().from_pretrained(path_or_repo_id, **kwargs)
+        from embrace.generation.config import GenerationConfig
+
+        model.generation_config = GenerationConfig.from_pretrained_or_model(path_or_repo_id, model.config, **hub)
+        return model
+
+    def save_pretrained(self, save_directory: str | os.PathLike[str], **kwargs: Any) -> None:
+        super().save_pretrained(save_directory, **kwargs)
+        gen = self.__dict__.get("_generation_config")
+        if gen is not None:
+            gen.save_pretrained(save_directory)
+
+    @property
+    def generation_config(self) -> Any:
+        gen = self.__dict__.get("_generation_config")
+        if gen is None:
+            from embrace.generation.config import GenerationConfig
+
+            gen = GenerationConfig.from_model_config(self.config)
+            self.__dict__["_generation_config"] = gen
+        return gen
+
+    @generation_config.setter
+    def generation_config(self, value: Any) -> None:
+        self.__dict__["_generation_config"] = value
+
+    def generate(self, input_ids: torch.Tensor | None = None, attention_mask: torch.Tensor | None = None,
+                 generation_config: Any = None, **kwargs: Any) -> Any:
+        """Generate continuations; see :func:`embrace.generation.generate.generate` for the arguments."""
+        from embrace.generation.generate import generate
+
+        return generate(self, input_ids, attention_mask=attention_mask, generation_config=generation_config,
+                        **kwargs)
