@@ -152,3 +152,12 @@ class AutoModelForCausalLM(_AutoModel):
 
 class AutoModelForSeq2SeqLM(_AutoModel):
     task = "seq2seq-lm"
+
+
+def _causal_family(module: str, prefix: str) -> Family:
+    return Family(module, f"{prefix}Config", {"base": f"{prefix}Model", "causal-lm": f"{prefix}ForCausalLM"})
+
+
+register_family("llama", _causal_family("embrace.models.llama", "Llama"))
+register_family("mistral", _causal_family("embrace.models.llama", "Mistral"))
+register_family("qwen2", _causal_family("embrace.models.llama", "Qwen2"))
