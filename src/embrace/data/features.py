@@ -161,6 +161,15 @@ class Array2D:
         if len(self.shape) != 2:
             raise SchemaError(f"Array2D needs a 2-item shape, got {self.shape}")
 
+    def encode_example(self, value: Any) -> list[list[Any]]:
+        """A 2-D array-like -> nested lists, checking it has ``shape``."""
+        rows = value.tolist() if hasattr(value, "tolist") else [list(r) for r in value]
+        expected_rows, cols = self.shape
+        if (expected_rows is not None and len(rows) != expected_rows) or any(len(r) != cols for r in rows):
+            got = (len(rows), len(rows[0]) if rows else 0)
+            raise ValueError(f"Array2D expects shape {self.shape}, got an array of shape {got}")
+        return rows
+
     def __call__(self) -> pa.DataType:
         rows, cols = self.shape
         inner = pa.list_(_dtype_to_arrow(self.dtype), cols)
@@ -240,7 +249,7 @@ def feature_from_dict(obj: Any) -> Any:
 
 
 def _needs_encoding(feature: Any) -> bool:
-    if isinstance(feature, ClassLabel):
+    if isinstance(feature, (ClassLabel, Array2D)):
         return True
     if isinstance(feature, dict):
         return any(_needs_encoding(sub) for sub in feature.values())
@@ -256,6 +265,8 @@ def encode_value(feature: Any, value: Any) -> Any:
     if value is None:
         return None
     if isinstance(feature, ClassLabel):
+        return feature.encode_example(value)
+    if isinstance(feature, Array2D):
         return feature.encode_example(value)
     if isinstance(feature, dict):
         return {key: encode_value(sub, value.get(key)) for key, sub in feature.items()}
