@@ -53,6 +53,8 @@ def folders(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     out["gpt2"] = make("gpt2", bpe_files, {"tokenizer_class": "GPT2Tokenizer"})
     out["gpt2_prefix_space"] = make("gpt2_prefix_space", bpe_files,
                                     {"tokenizer_class": "GPT2TokenizerFast", "add_prefix_space": True, "pad_token": "<|endoftext|>"})
+    out["gpt2_added_tokens_json"] = make("gpt2_added_tokens_json", bpe_files, {"tokenizer_class": "GPT2Tokenizer"})
+    (out["gpt2_added_tokens_json"] / "added_tokens.json").write_text(json.dumps({"<tool>": 50257, "<|endoftext|>": 50256}))
     out["roberta"] = make("roberta", bpe_files, {"tokenizer_class": "RobertaTokenizer"})
     out["bert"] = make("bert", {"vocab.txt": minilm / "vocab.txt", "special_tokens_map.json": minilm / "special_tokens_map.json"},
                        json.loads((minilm / "tokenizer_config.json").read_text()))
@@ -82,12 +84,19 @@ def folders(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return out
 
 
-CASES = ["gpt2", "gpt2_prefix_space", "roberta", "bert", "bert_cased", "bert_added_tokens", "bert_from_config_json",
+CASES = ["gpt2", "gpt2_prefix_space", "gpt2_added_tokens_json", "roberta", "bert", "bert_cased", "bert_added_tokens", "bert_from_config_json",
          "llama", "llama_legacy_no_prefix", "t5", "spm_generic_unigram", "spm_generic_bpe"]
 
 
+_REFERENCES: dict[str, object] = {}
+
+
 def _reference(folder: Path):
-    return transformers.AutoTokenizer.from_pretrained(str(folder))
+    """transformers' tokenizer for ``folder``, loaded once per test session (loading is the slow part)."""
+    key = str(folder)
+    if key not in _REFERENCES:
+        _REFERENCES[key] = transformers.AutoTokenizer.from_pretrained(key)
+    return _REFERENCES[key]
 
 
 def _close_scores(ref: list, ours: list) -> bool:
@@ -145,6 +154,12 @@ def test_bad_files_raise_typed_errors(tmp_path):
     (tmp_path / "tokenizer_config.json").write_text("{oops")
     with pytest.raises(LegacyTokenizerError, match="tokenizer_config.json"):
         tokenizer_json_from_legacy_files(tmp_path)
+
+
+def test_tiktoken_model_file_is_a_clear_error(tmp_path):
+    (tmp_path / "tokenizer.model").write_text("IQ== 0\nIg== 1\n")
+    with pytest.raises(LegacyTokenizerError, match="tiktoken"):
+        tokenizer_json_from_legacy_files(tmp_path, {"tokenizer_class": "LlamaTokenizer"})
 
 
 def test_unsupported_class_is_a_clear_error(tmp_path):

@@ -25,7 +25,13 @@ from pathlib import Path
 from typing import Any
 
 from embrace.errors import EmbraceError
-from embrace.tokenizers.sentencepiece_model import CONTROL, USER_DEFINED, SentencePieceModel, load_sentencepiece_model
+from embrace.tokenizers.sentencepiece_model import (
+    CONTROL,
+    USER_DEFINED,
+    SentencePieceModel,
+    SentencePieceModelError,
+    load_sentencepiece_model,
+)
 
 SPECIAL_TOKEN_ATTRIBUTES = ("bos_token", "eos_token", "unk_token", "sep_token", "pad_token", "cls_token", "mask_token")
 _SPM_FILES = ("tokenizer.model", "spiece.model", "sentencepiece.bpe.model", "sentencepiece.model", "spm.model")
@@ -130,8 +136,11 @@ class _Specials:
         """The ``added_tokens`` list: ids from the vocabulary, or fresh ids after it in order of addition."""
         ordered: list[dict[str, Any]] = []
         seen: set[str] = set()
+        named = {e["content"] for e in self.named.values() if e is not None}
         for _, raw in self.decoder:
             entry = _token_entry(raw, special=bool(raw.get("special", False)) if isinstance(raw, dict) else False)
+            if entry is not None and entry["content"] in named:
+                entry["special"] = True  # transformers marks a named special token special, keeping its flags
             if entry is not None and entry["content"] not in seen:
                 ordered.append(entry)
                 seen.add(entry["content"])
@@ -430,6 +439,25 @@ def _merge_special_tokens_map(folder: Path, config: dict[str, Any]) -> dict[str,
     return merged
 
 
+def _merge_added_tokens_json(folder: Path, config: dict[str, Any]) -> dict[str, Any]:
+    """Legacy ``added_tokens.json`` ({token: id}) becomes ``added_tokens_decoder`` when the config has none."""
+    path = folder / "added_tokens.json"
+    if config.get("added_tokens_decoder") or not path.is_file():
+        return config
+    try:
+        mapping = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise LegacyTokenizerError(f"{path} is not valid JSON: {exc}") from exc
+    if not isinstance(mapping, dict) or not all(isinstance(v, int) for v in mapping.values()):
+        raise LegacyTokenizerError(f"{path} must map tokens to integer ids")
+    named = {_token_entry(config.get(k), True)["content"] for k in SPECIAL_TOKEN_ATTRIBUTES if config.get(k)}  # type: ignore[index]
+    extra = config.get("extra_special_tokens", config.get("additional_special_tokens")) or []
+    named.update(str(t.get("content") if isinstance(t, dict) else t) for t in (extra.values() if isinstance(extra, dict) else extra))
+    decoder = {str(i): {"content": tok, "lstrip": False, "rstrip": False, "single_word": False,
+                        "normalized": tok not in named, "special": tok in named} for tok, i in mapping.items()}
+    return {**config, "added_tokens_decoder": decoder}
+
+
 def tokenizer_json_from_legacy_files(
     folder: str | os.PathLike[str], tokenizer_config: dict[str, Any] | None = None
 ) -> dict[str, Any] | None:
@@ -440,7 +468,7 @@ def tokenizer_json_from_legacy_files(
     """
     path = Path(folder)
     config = _read_config(path) if tokenizer_config is None else dict(tokenizer_config)
-    config = _merge_special_tokens_map(path, config)
+    config = _merge_added_tokens_json(path, _merge_special_tokens_map(path, config))
     cls = _tokenizer_class(path, config)
     has_vocab_txt = (path / "vocab.txt").is_file()
     has_vocab_json = (path / "vocab.json").is_file()
@@ -455,7 +483,13 @@ def tokenizer_json_from_legacy_files(
             raise LegacyTokenizerError(f"{cls} needs vocab.json and merges.txt in {path}")
         return _byte_level_bpe(path, config, roberta=cls in _ROBERTA_CLASSES)
     if spm_path is not None:
-        spm = load_sentencepiece_model(spm_path)
+        try:
+            spm = load_sentencepiece_model(spm_path)
+        except SentencePieceModelError as exc:
+            raise LegacyTokenizerError(
+                f"{exc}. If {spm_path.name} is a tiktoken vocabulary (e.g. Llama 3), embrace cannot convert it; "
+                "use a folder that has tokenizer.json"
+            ) from exc
         if cls == "LlamaTokenizer":
             return _llama(spm, config)
         if cls == "T5Tokenizer":
