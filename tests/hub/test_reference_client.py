@@ -85,6 +85,9 @@ out["private_anon_download"] = error(lambda: hf_hub_download("alice/ref-private"
                                                             cache_dir=str(work / "c")))
 out["private_token"] = pathlib.Path(hf_hub_download("alice/ref-private", "s.txt")).read_bytes().decode()
 out["private_bob"] = error(lambda: HfApi(token=os.environ["BOB_TOKEN"]).model_info("alice/ref-private"))
+api.create_repo("alice/ref-visibility")
+api.update_repo_settings("alice/ref-visibility", private=True)
+out["made_private"] = error(lambda: anon.model_info("alice/ref-visibility"))
 api.create_repo("alice/ref-gated")
 api.update_repo_settings("alice/ref-gated", gated="auto")
 out["gated_anon"] = error(lambda: hf_hub_download("alice/ref-gated", ".gitattributes", token=False,
@@ -168,6 +171,7 @@ def test_reference_private_repo(flows: dict[str, object]) -> None:
     assert flows["private_anon_download"] == "RepositoryNotFoundError:401"
     assert flows["private_bob"] == "RepositoryNotFoundError:404"
     assert flows["private_token"] == "secret"
+    assert flows["made_private"] == "RepositoryNotFoundError:401"
 
 
 def test_reference_pr_dataset_and_delete(flows: dict[str, object]) -> None:

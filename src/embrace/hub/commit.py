@@ -52,11 +52,11 @@ class CommitOperationAdd:
         with self.open() as handle:
             self.sample = handle.read(512)
             digest.update(self.sample)
+            self.size = len(self.sample)
             while chunk := handle.read(_CHUNK):
                 digest.update(chunk)
+                self.size += len(chunk)
         self.sha256 = digest.hexdigest()
-        with self.open() as handle:
-            self.size = handle.seek(0, io.SEEK_END)
 
     def open(self) -> BinaryIO:
         """A fresh binary handle on the content (file objects are rewound to where they started)."""

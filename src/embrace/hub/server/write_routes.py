@@ -110,6 +110,8 @@ async def update_settings(ctx: HubContext, request: Request, repo_type: str, rep
     if gated not in (False, None, "auto", "manual"):
         raise HubError(400, "", "gated must be false, 'auto' or 'manual'.")
     private = body.get("private")
+    if body.get("visibility") in ("private", "public"):  # what huggingface_hub >= 1.0 sends
+        private = body["visibility"] == "private"
     ctx.storage.update_repo(repo, private=None if private is None else bool(private),
                             gated=(gated or None) if "gated" in body else False)
     return JSONResponse({})
