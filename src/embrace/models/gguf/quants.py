@@ -14,10 +14,10 @@ from collections.abc import Callable, Sequence
 
 import torch
 
-from embrace.models.gguf.constants import BLOCK_LAYOUT, QK_K, GGMLType, ggml_type_name
+from embrace.models.gguf.constants import BLOCK_LAYOUT, GGMLType, ggml_type_name
 from embrace.models.gguf.errors import GGUFFormatError, GGUFQuantTypeError
 
-_CHUNK_ELEMENTS = 1 << 20  # values produced per chunk
+_CHUNK_ELEMENTS = 1 << 18  # values per chunk: 1 MiB of float32 output, cache-sized
 
 
 def _f16(blocks: torch.Tensor, start: int) -> torch.Tensor:
@@ -25,9 +25,11 @@ def _f16(blocks: torch.Tensor, start: int) -> torch.Tensor:
     return blocks[:, start : start + 2].contiguous().view(torch.float16).to(torch.float32)
 
 
-def _nibbles(packed: torch.Tensor) -> torch.Tensor:
-    """(n, m) bytes -> (n, 2m) values: all low nibbles first, then all high nibbles (ggml's order)."""
-    return torch.cat([packed & 0x0F, packed >> 4], dim=-1)
+def _put_nibbles(out: torch.Tensor, packed: torch.Tensor) -> None:
+    """(n, m) bytes -> out (n, 2m): all low nibbles first, then all high nibbles (ggml's order)."""
+    half = packed.shape[-1]
+    out[..., :half].copy_(packed & 0x0F)
+    out[..., half:].copy_(packed >> 4)
 
 
 def _bits(packed: torch.Tensor, count: int) -> torch.Tensor:
@@ -36,63 +38,70 @@ def _bits(packed: torch.Tensor, count: int) -> torch.Tensor:
     return ((packed.unsqueeze(-1) >> shifts) & 1).reshape(packed.shape[0], count)
 
 
-def _dequant_q8_0(blocks: torch.Tensor) -> torch.Tensor:
-    d = _f16(blocks, 0)
-    return blocks[:, 2:].view(torch.int8).to(torch.float32) * d
+# Each decoder fills ``out`` (n_blocks, block_size) float32 from ``blocks`` (n_blocks, type_size) uint8, in place:
+# the integer codes are copied (converted) into ``out`` once and scaled there, with the float operations in
+# ggml's order (scale * q, then + min or - min) so the results are bit-identical.
 
 
-def _dequant_q4_0(blocks: torch.Tensor) -> torch.Tensor:
-    d = _f16(blocks, 0)
-    q = _nibbles(blocks[:, 2:]).to(torch.int8) - 8
-    return d * q.to(torch.float32)
+def _dequant_q8_0(blocks: torch.Tensor, out: torch.Tensor) -> None:
+    out.copy_(blocks[:, 2:].view(torch.int8))
+    out.mul_(_f16(blocks, 0))
 
 
-def _dequant_q4_1(blocks: torch.Tensor) -> torch.Tensor:
-    d, m = _f16(blocks, 0), _f16(blocks, 2)
-    return d * _nibbles(blocks[:, 4:]).to(torch.float32) + m
+def _dequant_q4_0(blocks: torch.Tensor, out: torch.Tensor) -> None:
+    _put_nibbles(out, blocks[:, 2:])
+    out.sub_(8).mul_(_f16(blocks, 0))
 
 
-def _q5_values(qh: torch.Tensor, qs: torch.Tensor) -> torch.Tensor:
+def _dequant_q4_1(blocks: torch.Tensor, out: torch.Tensor) -> None:
+    _put_nibbles(out, blocks[:, 4:])
+    out.mul_(_f16(blocks, 0)).add_(_f16(blocks, 2))
+
+
+def _put_q5(out: torch.Tensor, qh: torch.Tensor, qs: torch.Tensor) -> None:
     """5-bit values of a Q5_0/Q5_1 block: low nibbles from ``qs``, fifth bit j from bit j of ``qh``."""
-    return _nibbles(qs) | (_bits(qh, 32) << 4)
+    high = _bits(qh, 32) << 4
+    out[:, :16].copy_((qs & 0x0F) | high[:, :16])
+    out[:, 16:].copy_((qs >> 4) | high[:, 16:])
 
 
-def _dequant_q5_0(blocks: torch.Tensor) -> torch.Tensor:
-    d = _f16(blocks, 0)
-    q = _q5_values(blocks[:, 2:6], blocks[:, 6:]).to(torch.int8) - 16
-    return d * q.to(torch.float32)
+def _dequant_q5_0(blocks: torch.Tensor, out: torch.Tensor) -> None:
+    _put_q5(out, blocks[:, 2:6], blocks[:, 6:])
+    out.sub_(16).mul_(_f16(blocks, 0))
 
 
-def _dequant_q5_1(blocks: torch.Tensor) -> torch.Tensor:
-    d, m = _f16(blocks, 0), _f16(blocks, 2)
-    return d * _q5_values(blocks[:, 4:8], blocks[:, 8:]).to(torch.float32) + m
+def _dequant_q5_1(blocks: torch.Tensor, out: torch.Tensor) -> None:
+    _put_q5(out, blocks[:, 4:8], blocks[:, 8:])
+    out.mul_(_f16(blocks, 0)).add_(_f16(blocks, 2))
 
 
-def _dequant_q2_k(blocks: torch.Tensor) -> torch.Tensor:
+def _dequant_q2_k(blocks: torch.Tensor, out: torch.Tensor) -> None:
     n = blocks.shape[0]
-    scales = blocks[:, :16]
-    qs = blocks[:, 16:80]
+    scales, qs = blocks[:, :16], blocks[:, 16:80]
     d, dmin = _f16(blocks, 80), _f16(blocks, 82)
     dl = (d * (scales & 0x0F).to(torch.float32)).reshape(n, 16, 1)
     ml = (dmin * (scales >> 4).to(torch.float32)).reshape(n, 16, 1)
     shifts = torch.tensor([0, 2, 4, 6], dtype=torch.uint8).reshape(1, 1, 4, 1)
-    q = ((qs.reshape(n, 2, 1, 32) >> shifts) & 3).reshape(n, 16, 16).to(torch.float32)
-    return (dl * q - ml).reshape(n, QK_K)
+    view = out.view(n, 16, 16)
+    view.copy_(((qs.reshape(n, 2, 1, 32) >> shifts) & 3).reshape(n, 16, 16))
+    view.mul_(dl).sub_(ml)
 
 
-def _dequant_q3_k(blocks: torch.Tensor) -> torch.Tensor:
+def _dequant_q3_k(blocks: torch.Tensor, out: torch.Tensor) -> None:
     n = blocks.shape[0]
     hmask, qs, packed, d = blocks[:, :32], blocks[:, 32:96], blocks[:, 96:108], _f16(blocks, 108)
     # 16 six-bit scales: low 4 bits from bytes 0..7 (low nibbles, then high nibbles), high 2 bits from bytes 8..11
-    low = _nibbles(packed[:, :8])
-    high = ((packed[:, 8:12].unsqueeze(1) >> torch.tensor([0, 2, 4, 6], dtype=torch.uint8).reshape(1, 4, 1)) & 3)
+    low = torch.cat([packed[:, :8] & 0x0F, packed[:, :8] >> 4], dim=-1)
+    high = (packed[:, 8:12].unsqueeze(1) >> torch.tensor([0, 2, 4, 6], dtype=torch.uint8).reshape(1, 4, 1)) & 3
     scales = (low | (high.reshape(n, 16) << 4)).to(torch.int8) - 32
     dl = (d * scales.to(torch.float32)).reshape(n, 16, 1)
     ql = (qs.reshape(n, 2, 1, 32) >> torch.tensor([0, 2, 4, 6], dtype=torch.uint8).reshape(1, 1, 4, 1)) & 3
     qh = (hmask.reshape(n, 1, 1, 32) >> torch.arange(8, dtype=torch.uint8).reshape(1, 1, 8, 1)) & 1
     # a clear high bit means "subtract 4"
-    q = ql.reshape(n, 16, 16).to(torch.int8) - ((qh.reshape(n, 16, 16) ^ 1) << 2).to(torch.int8)
-    return (dl * q.to(torch.float32)).reshape(n, QK_K)
+    q = ql.reshape(n, 16, 16).view(torch.int8) - ((qh.reshape(n, 16, 16) ^ 1) << 2).view(torch.int8)
+    view = out.view(n, 16, 16)
+    view.copy_(q)
+    view.mul_(dl)
 
 
 def _k_scale_min(packed: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -103,46 +112,50 @@ def _k_scale_min(packed: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return scale, minimum
 
 
-def _k_scaled(blocks: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
-    """Apply Q4_K/Q5_K super-block scales: q has shape (n, 8, 32) of unsigned values."""
+def _k_scale(blocks: torch.Tensor, out: torch.Tensor) -> None:
+    """Apply Q4_K/Q5_K super-block scales in place: ``out`` holds (n, 256) unsigned codes."""
     n = blocks.shape[0]
     d, dmin = _f16(blocks, 0), _f16(blocks, 2)
     scale, minimum = _k_scale_min(blocks[:, 4:16])
     dl = (d * scale.to(torch.float32)).reshape(n, 8, 1)
     ml = (dmin * minimum.to(torch.float32)).reshape(n, 8, 1)
-    return (dl * q.to(torch.float32) - ml).reshape(n, QK_K)
+    out.view(n, 8, 32).mul_(dl).sub_(ml)
 
 
-def _dequant_q4_k(blocks: torch.Tensor) -> torch.Tensor:
+def _dequant_q4_k(blocks: torch.Tensor, out: torch.Tensor) -> None:
     n = blocks.shape[0]
     qs = blocks[:, 16:].reshape(n, 4, 32)
-    q = torch.stack([qs & 0x0F, qs >> 4], dim=2).reshape(n, 8, 32)
-    return _k_scaled(blocks, q)
+    view = out.view(n, 4, 2, 32)  # sub-block 2i: low nibbles of byte group i, 2i + 1: its high nibbles
+    view[:, :, 0].copy_(qs & 0x0F)
+    view[:, :, 1].copy_(qs >> 4)
+    _k_scale(blocks, out)
 
 
-def _dequant_q5_k(blocks: torch.Tensor) -> torch.Tensor:
+def _dequant_q5_k(blocks: torch.Tensor, out: torch.Tensor) -> None:
     n = blocks.shape[0]
     qh, qs = blocks[:, 16:48], blocks[:, 48:].reshape(n, 4, 32)
-    ql = torch.stack([qs & 0x0F, qs >> 4], dim=2).reshape(n, 8, 32)
-    high = (qh.reshape(n, 1, 32) >> torch.arange(8, dtype=torch.uint8).reshape(1, 8, 1)) & 1
-    return _k_scaled(blocks, ql | (high << 4))
+    high = ((qh.reshape(n, 1, 32) >> torch.arange(8, dtype=torch.uint8).reshape(1, 8, 1)) & 1) << 4
+    high = high.reshape(n, 4, 2, 32)
+    view = out.view(n, 4, 2, 32)
+    view[:, :, 0].copy_((qs & 0x0F) | high[:, :, 0])
+    view[:, :, 1].copy_((qs >> 4) | high[:, :, 1])
+    _k_scale(blocks, out)
 
 
-def _dequant_q6_k(blocks: torch.Tensor) -> torch.Tensor:
+def _dequant_q6_k(blocks: torch.Tensor, out: torch.Tensor) -> None:
     n = blocks.shape[0]
     ql, qh = blocks[:, :128], blocks[:, 128:192]
-    scales = blocks[:, 192:208].view(torch.int8).to(torch.float32)
-    d = _f16(blocks, 208)
-    dl = (d * scales).reshape(n, 16, 1)
+    dl = (_f16(blocks, 208) * blocks[:, 192:208].view(torch.int8).to(torch.float32)).reshape(n, 16, 1)
     low = ql.reshape(n, 2, 1, 64) >> torch.tensor([0, 4], dtype=torch.uint8).reshape(1, 1, 2, 1)
     low = (low & 0x0F).reshape(n, 8, 32)
     high = qh.reshape(n, 2, 1, 32) >> torch.tensor([0, 2, 4, 6], dtype=torch.uint8).reshape(1, 1, 4, 1)
     high = (high & 3).reshape(n, 8, 32)
-    q = (low | (high << 4)).to(torch.int8) - 32
-    return (dl * q.reshape(n, 16, 16).to(torch.float32)).reshape(n, QK_K)
+    view = out.view(n, 16, 16)
+    view.copy_((low | (high << 4)).view(torch.int8).reshape(n, 16, 16))
+    view.sub_(32).mul_(dl)
 
 
-_BLOCK_DEQUANTISERS: dict[int, Callable[[torch.Tensor], torch.Tensor]] = {
+_BLOCK_DEQUANTISERS: dict[int, Callable[[torch.Tensor, torch.Tensor], None]] = {
     GGMLType.Q8_0: _dequant_q8_0,
     GGMLType.Q4_0: _dequant_q4_0,
     GGMLType.Q4_1: _dequant_q4_1,
@@ -203,10 +216,18 @@ def dequantize(
         values = raw.view(_PLAIN_DTYPES[ggml_type])
         return values.to(out_dtype, copy=True).reshape(shape)
     blocks = raw.reshape(-1, type_size)
+    n_blocks = blocks.shape[0]
     decode = _BLOCK_DEQUANTISERS[ggml_type]
-    out = torch.empty(numel, dtype=out_dtype)
+    out = torch.empty(n_blocks, block_size, dtype=out_dtype)
     step = max(1, _CHUNK_ELEMENTS // block_size)
-    for start in range(0, blocks.shape[0], step):
-        chunk = decode(blocks[start : start + step])
-        out[start * block_size : start * block_size + chunk.numel()] = chunk.reshape(-1)
+    # float32 output is decoded in place; other dtypes go through one float32 chunk buffer
+    buffer = None if out_dtype == torch.float32 else torch.empty(min(step, n_blocks), block_size)
+    for start in range(0, n_blocks, step):
+        chunk = blocks[start : start + step]
+        if buffer is None:
+            decode(chunk, out[start : start + step])
+        else:
+            target = buffer[: chunk.shape[0]]
+            decode(chunk, target)
+            out[start : start + step].copy_(target)
     return out.reshape(shape)
