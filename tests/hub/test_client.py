@@ -129,6 +129,17 @@ def test_error_classes(online: HubServer, tmp_path: Path) -> None:
     assert Path(approved).read_bytes() == b'{"hidden_size": 8}'
 
 
+def test_big_text_file_goes_through_lfs_by_size(online: HubServer) -> None:
+    api = HfApi()
+    api.create_repo("alice/client-big", exist_ok=True)
+    text = b"all work and no play\n" * 550_000  # 11.5 MB of text: LFS because of its size alone
+    api.upload_file(path_or_fileobj=text, path_in_repo="corpus.txt", repo_id="alice/client-big")
+    [sibling] = [s for s in api.model_info("alice/client-big", files_metadata=True).siblings
+                 if s.rfilename == "corpus.txt"]
+    assert sibling.lfs is not None and sibling.lfs["sha256"] == hashlib.sha256(text).hexdigest()
+    assert Path(hf_hub_download("alice/client-big", "corpus.txt")).read_bytes() == text
+
+
 def test_stale_parent_commit_is_412_and_unchanged_upload_is_noop(online: HubServer, tmp_path: Path) -> None:
     api = HfApi()
     _make_repo(api, "alice/client-parent", tmp_path)

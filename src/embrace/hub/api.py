@@ -202,7 +202,8 @@ class HfApi:
         else:
             raise_for_status(response, what=f"create_repo {repo_id}")
             url = response.json()["url"]
-        full_id = url.rstrip("/").split("/", 3)[-1]
+        url = url.rstrip("/")
+        full_id = url[len(self.endpoint) + 1:] if url.startswith(self.endpoint + "/") else url.split("/", 3)[-1]
         prefix = REPO_TYPE_URL_PREFIX[repo_type or "model"]
         full_id = full_id[len(prefix):] if prefix and full_id.startswith(prefix) else full_id
         return RepoUrl(url, repo_id=full_id, repo_type=repo_type or "model", endpoint=self.endpoint)
