@@ -7,78 +7,72 @@ Import names as from huggingface_hub: ``hf_hub_download``, ``snapshot_download``
 
 from __future__ import annotations
 
-from typing import Any
+import importlib
+from typing import TYPE_CHECKING, Any
 
-from embrace.hub.api import HfApi, RepoFile, RepoFolder, RepoInfo, RepoUrl, push_folder_to_hub
-from embrace.hub.auth import get_token, login, logout
-from embrace.hub.cache import try_to_load_from_cache
-from embrace.hub.commit import CommitInfo, CommitOperationAdd, CommitOperationDelete
-from embrace.hub.download import get_hf_file_metadata, hf_hub_download, hf_hub_url
-from embrace.hub.errors import (
-    BadRequestError,
-    GatedRepoError,
-    HubHTTPError,
-    IncompleteSnapshotError,
-    LocalEntryNotFoundError,
-    OfflineModeIsEnabled,
-    RemoteEntryNotFoundError,
-    RepositoryNotFoundError,
-    RevisionNotFoundError,
-)
-from embrace.hub.resolve import cached_file
-from embrace.hub.snapshot import snapshot_download
-
-
-def _default_api(endpoint: str | None = None) -> HfApi:
-    return HfApi(endpoint=endpoint)
+# public name -> module defining it; resolved on first access so that `embrace.hub.resolve` (used by every
+# from_pretrained on a local folder) does not pay for importing httpx
+_LAZY: dict[str, str] = {
+    **dict.fromkeys(["HfApi", "RepoFile", "RepoFolder", "RepoInfo", "RepoUrl", "push_folder_to_hub"], "embrace.hub.api"),
+    **dict.fromkeys(["get_token", "login", "logout"], "embrace.hub.auth"),
+    "try_to_load_from_cache": "embrace.hub.cache",
+    **dict.fromkeys(["CommitInfo", "CommitOperationAdd", "CommitOperationDelete"], "embrace.hub.commit"),
+    **dict.fromkeys(["get_hf_file_metadata", "hf_hub_download", "hf_hub_url"], "embrace.hub.download"),
+    **dict.fromkeys(
+        ["BadRequestError", "GatedRepoError", "HubHTTPError", "IncompleteSnapshotError", "LocalEntryNotFoundError",
+         "OfflineModeIsEnabled", "RemoteEntryNotFoundError", "RepositoryNotFoundError", "RevisionNotFoundError"],
+        "embrace.hub.errors"),
+    "cached_file": "embrace.hub.resolve",
+    "snapshot_download": "embrace.hub.snapshot",
+    **dict.fromkeys(
+        ["create_commit", "create_repo", "dataset_info", "delete_repo", "list_models", "list_repo_files",
+         "model_info", "upload_file", "upload_folder", "whoami"], "embrace.hub.shortcuts"),
+}
 
 
-def whoami(token: str | bool | None = None, *, endpoint: str | None = None) -> dict[str, Any]:
-    return _default_api(endpoint).whoami(token=token)
+def __getattr__(name: str) -> Any:
+    module_name = _LAZY.get(name)
+    if module_name is None:
+        raise AttributeError(f"module 'embrace.hub' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module_name), name)
+    globals()[name] = value
+    return value
 
 
-def model_info(repo_id: str, **kwargs: Any) -> RepoInfo:
-    return _default_api(kwargs.pop("endpoint", None)).model_info(repo_id, **kwargs)
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_LAZY])
 
 
-def dataset_info(repo_id: str, **kwargs: Any) -> RepoInfo:
-    return _default_api(kwargs.pop("endpoint", None)).dataset_info(repo_id, **kwargs)
+__all__ = sorted(_LAZY)
 
-
-def list_models(**kwargs: Any) -> Any:
-    return _default_api(kwargs.pop("endpoint", None)).list_models(**kwargs)
-
-
-def list_repo_files(repo_id: str, **kwargs: Any) -> list[str]:
-    return _default_api(kwargs.pop("endpoint", None)).list_repo_files(repo_id, **kwargs)
-
-
-def create_repo(repo_id: str, **kwargs: Any) -> RepoUrl:
-    return _default_api(kwargs.pop("endpoint", None)).create_repo(repo_id, **kwargs)
-
-
-def delete_repo(repo_id: str, **kwargs: Any) -> None:
-    _default_api(kwargs.pop("endpoint", None)).delete_repo(repo_id, **kwargs)
-
-
-def upload_file(**kwargs: Any) -> CommitInfo:
-    return _default_api(kwargs.pop("endpoint", None)).upload_file(**kwargs)
-
-
-def upload_folder(**kwargs: Any) -> CommitInfo:
-    return _default_api(kwargs.pop("endpoint", None)).upload_folder(**kwargs)
-
-
-def create_commit(repo_id: str, operations: list[Any], **kwargs: Any) -> CommitInfo:
-    return _default_api(kwargs.pop("endpoint", None)).create_commit(repo_id, operations, **kwargs)
-
-
-__all__ = [
-    "BadRequestError", "CommitInfo", "CommitOperationAdd", "CommitOperationDelete", "GatedRepoError", "HfApi",
-    "HubHTTPError", "IncompleteSnapshotError", "LocalEntryNotFoundError", "OfflineModeIsEnabled",
-    "RemoteEntryNotFoundError", "RepoFile", "RepoFolder", "RepoInfo", "RepoUrl", "RepositoryNotFoundError",
-    "RevisionNotFoundError", "cached_file", "create_commit", "create_repo", "dataset_info", "delete_repo",
-    "get_hf_file_metadata", "get_token", "hf_hub_download", "hf_hub_url", "list_models", "list_repo_files", "login",
-    "logout", "model_info", "push_folder_to_hub", "snapshot_download", "try_to_load_from_cache", "upload_file",
-    "upload_folder", "whoami",
-]
+if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs
+    from embrace.hub.api import HfApi, RepoFile, RepoFolder, RepoInfo, RepoUrl, push_folder_to_hub  # noqa: F401
+    from embrace.hub.auth import get_token, login, logout  # noqa: F401
+    from embrace.hub.cache import try_to_load_from_cache  # noqa: F401
+    from embrace.hub.commit import CommitInfo, CommitOperationAdd, CommitOperationDelete  # noqa: F401
+    from embrace.hub.download import get_hf_file_metadata, hf_hub_download, hf_hub_url  # noqa: F401
+    from embrace.hub.errors import (  # noqa: F401
+        BadRequestError,
+        GatedRepoError,
+        HubHTTPError,
+        IncompleteSnapshotError,
+        LocalEntryNotFoundError,
+        OfflineModeIsEnabled,
+        RemoteEntryNotFoundError,
+        RepositoryNotFoundError,
+        RevisionNotFoundError,
+    )
+    from embrace.hub.resolve import cached_file  # noqa: F401
+    from embrace.hub.shortcuts import (  # noqa: F401
+        create_commit,
+        create_repo,
+        dataset_info,
+        delete_repo,
+        list_models,
+        list_repo_files,
+        model_info,
+        upload_file,
+        upload_folder,
+        whoami,
+    )
+    from embrace.hub.snapshot import snapshot_download  # noqa: F401
