@@ -1,0 +1,428 @@
+"""Tokenization models (tokenizer.json ``model``): BPE, WordPiece, Unigram, WordLevel.
+
+Each model turns one pre-tokenized word into tokens. ``tokenize_ids(word)`` is the cached ids-only path;
+``tokenize(word)`` returns ``(id, token, start, end)`` with character offsets inside the word.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from embrace.tokenizers.errors import InvalidTokenizerFileError, TokenIdError, require, unknown_type
+
+Token = tuple[int, str, int, int]
+_CACHE_LIMIT = 200_000
+
+
+class Model:
+    type_name: ClassVar[str] = ""
+
+    def __init__(self, vocab: dict[str, int]) -> None:
+        self.vocab = vocab
+        self.inv_vocab = {i: t for t, i in vocab.items()}
+        self._ids_cache: dict[str, list[int]] = {}
+        self._tok_cache: dict[str, list[Token]] = {}
+
+    def _tokenize(self, word: str) -> list[Token]:
+        raise NotImplementedError
+
+    def tokenize(self, word: str) -> list[Token]:
+        out = self._tok_cache.get(word)
+        if out is None:
+            out = self._tokenize(word)
+            if len(self._tok_cache) < _CACHE_LIMIT:
+                self._tok_cache[word] = out
+        return out
+
+    def tokenize_ids(self, word: str) -> list[int]:
+        out = self._ids_cache.get(word)
+        if out is None:
+            out = [t[0] for t in self._tokenize(word)]
+            if len(self._ids_cache) < _CACHE_LIMIT:
+                self._ids_cache[word] = out
+        return out
+
+    def clear_cache(self) -> None:
+        self._ids_cache.clear()
+        self._tok_cache.clear()
+
+    def token_to_id(self, token: str) -> int | None:
+        return self.vocab.get(token)
+
+    def id_to_token(self, id_: int) -> str | None:
+        return self.inv_vocab.get(id_)
+
+    def get_vocab(self) -> dict[str, int]:
+        return dict(self.vocab)
+
+    def get_vocab_size(self) -> int:
+        return len(self.vocab)
+
+    def to_json(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def _sorted_vocab(self) -> dict[str, int]:
+        return dict(sorted(self.vocab.items(), key=lambda kv: kv[1]))
+
+    def _require_token(self, token: str | None, what: str) -> int | None:
+        if token is None:
+            return None
+        if token not in self.vocab:
+            raise InvalidTokenizerFileError(f"{self.type_name}: {what} {token!r} is not in the vocabulary")
+        return self.vocab[token]
+
+
+class WordPiece(Model):
+    """Greedy longest-match-first; continuation pieces carry ``continuing_subword_prefix`` (##)."""
+
+    type_name = "WordPiece"
+
+    def __init__(
+        self,
+        vocab: dict[str, int],
+        unk_token: str = "[UNK]",
+        continuing_subword_prefix: str = "##",
+        max_input_chars_per_word: int = 100,
+    ) -> None:
+        super().__init__(vocab)
+        self.unk_token = unk_token
+        self.prefix = continuing_subword_prefix
+        self.max_input_chars_per_word = max_input_chars_per_word
+        self.max_len = max((len(t) for t in vocab), default=1)
+
+    def _unk(self, n: int) -> list[Token]:
+        unk_id = self.vocab.get(self.unk_token)
+        if unk_id is None:
+            raise InvalidTokenizerFileError(f"WordPiece: unk_token {self.unk_token!r} is missing from the vocabulary")
+        return [(unk_id, self.unk_token, 0, n)]
+
+    def _tokenize(self, word: str) -> list[Token]:
+        n = len(word)
+        if n > self.max_input_chars_per_word:
+            return self._unk(n)
+        vocab, prefix, max_len = self.vocab, self.prefix, self.max_len
+        out: list[Token] = []
+        start = 0
+        while start < n:
+            end = min(n, start + max_len)
+            found: Token | None = None
+            while start < end:
+                sub = word[start:end] if start == 0 else prefix + word[start:end]
+                id_ = vocab.get(sub)
+                if id_ is not None:
+                    found = (id_, sub, start, end)
+                    break
+                end -= 1
+            if found is None:
+                return self._unk(n)
+            out.append(found)
+            start = end
+        return out
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "type": "WordPiece",
+            "unk_token": self.unk_token,
+            "continuing_subword_prefix": self.prefix,
+            "max_input_chars_per_word": self.max_input_chars_per_word,
+            "vocab": self._sorted_vocab(),
+        }
+
+
+class WordLevel(Model):
+    type_name = "WordLevel"
+
+    def __init__(self, vocab: dict[str, int], unk_token: str | None = None) -> None:
+        super().__init__(vocab)
+        self.unk_token = unk_token
+
+    def _tokenize(self, word: str) -> list[Token]:
+        id_ = self.vocab.get(word)
+        if id_ is not None:
+            return [(id_, word, 0, len(word))]
+        unk = self.vocab.get(self.unk_token) if self.unk_token is not None else None
+        if unk is None:
+            raise InvalidTokenizerFileError(f"WordLevel: {word!r} is not in the vocabulary and no usable unk_token is set")
+        return [(unk, self.unk_token or "", 0, len(word))]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"type": "WordLevel", "vocab": self._sorted_vocab(), "unk_token": self.unk_token}
+
+
+class BPE(Model):
+    """Byte-pair encoding: split the word into characters (or byte tokens), apply merges by rank."""
+
+    type_name = "BPE"
+
+    def __init__(
+        self,
+        vocab: dict[str, int],
+        merges: list[tuple[str, str]],
+        unk_token: str | None = None,
+        continuing_subword_prefix: str | None = None,
+        end_of_word_suffix: str | None = None,
+        fuse_unk: bool = False,
+        byte_fallback: bool = False,
+        ignore_merges: bool = False,
+        dropout: float | None = None,
+    ) -> None:
+        super().__init__(vocab)
+        if dropout not in (None, 0.0):
+            raise InvalidTokenizerFileError("BPE: dropout is not supported (it makes encoding random); set it to null")
+        self.merges = merges
+        self.unk_token = unk_token
+        self.prefix = continuing_subword_prefix
+        self.suffix = end_of_word_suffix
+        self.fuse_unk = fuse_unk
+        self.byte_fallback = byte_fallback
+        self.ignore_merges = ignore_merges
+        self.dropout = dropout
+        prefix_len = len(continuing_subword_prefix or "")
+        self.ranks: dict[tuple[int, int], tuple[int, int]] = {}
+        for rank, (a, b) in enumerate(merges):
+            new = a + (b[prefix_len:] if prefix_len and b.startswith(continuing_subword_prefix or "") else b)
+            ia, ib, inew = vocab.get(a), vocab.get(b), vocab.get(new)
+            if ia is None or ib is None or inew is None:
+                missing = a if ia is None else b if ib is None else new
+                raise InvalidTokenizerFileError(f"BPE: merge {a!r} {b!r} uses {missing!r}, which is not in the vocabulary")
+            self.ranks.setdefault((ia, ib), (rank, inew))
+        self.unk_id = self._require_token(unk_token, "unk_token")
+        self._byte_ids = [vocab.get(f"<0x{b:02X}>") for b in range(256)] if byte_fallback else []
+
+    def _initial(self, word: str) -> tuple[list[int], list[tuple[int, int]]]:
+        ids: list[int] = []
+        spans: list[tuple[int, int]] = []
+        vocab, n = self.vocab, len(word)
+        unk: list[int] | None = None  # [start, end] of a pending (possibly fused) unknown
+        for i, c in enumerate(word):
+            s = c
+            if i > 0 and self.prefix:
+                s = self.prefix + s
+            if i == n - 1 and self.suffix:
+                s = s + self.suffix
+            id_ = vocab.get(s)
+            if id_ is not None:
+                if unk is not None:
+                    ids.append(self.unk_id)  # type: ignore[arg-type]
+                    spans.append((unk[0], unk[1]))
+                    unk = None
+                ids.append(id_)
+                spans.append((i, i + 1))
+                continue
+            if self.byte_fallback:
+                byte_ids = [self._byte_ids[b] for b in s.encode("utf-8")]
+                if all(b is not None for b in byte_ids):
+                    ids.extend(byte_ids)  # type: ignore[arg-type]
+                    spans.extend([(i, i + 1)] * len(byte_ids))
+                    continue
+            if self.unk_id is not None:
+                if unk is not None and self.fuse_unk:
+                    unk[1] = i + 1
+                else:
+                    if unk is not None:
+                        ids.append(self.unk_id)
+                        spans.append((unk[0], unk[1]))
+                    unk = [i, i + 1]
+        if unk is not None:
+            ids.append(self.unk_id)  # type: ignore[arg-type]
+            spans.append((unk[0], unk[1]))
+        return ids, spans
+
+    def _merge(self, ids: list[int], spans: list[tuple[int, int]]) -> None:
+        ranks = self.ranks
+        while len(ids) > 1:
+            best: tuple[int, int] | None = None
+            best_pair = (0, 0)
+            for pair in zip(ids, ids[1:]):
+                r = ranks.get(pair)
+                if r is not None and (best is None or r[0] < best[0]):
+                    best, best_pair = r, pair
+            if best is None:
+                return
+            a, b = best_pair
+            new_id = best[1]
+            i = 0
+            while i < len(ids) - 1:
+                if ids[i] == a and ids[i + 1] == b:
+                    ids[i : i + 2] = [new_id]
+                    spans[i : i + 2] = [(spans[i][0], spans[i + 1][1])]
+                i += 1
+
+    def _tokenize(self, word: str) -> list[Token]:
+        if self.ignore_merges:
+            id_ = self.vocab.get(word)
+            if id_ is not None:
+                return [(id_, word, 0, len(word))]
+        ids, spans = self._initial(word)
+        self._merge(ids, spans)
+        inv = self.inv_vocab
+        return [(i, inv[i], s, e) for i, (s, e) in zip(ids, spans)]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "type": "BPE",
+            "dropout": self.dropout,
+            "unk_token": self.unk_token,
+            "continuing_subword_prefix": self.prefix,
+            "end_of_word_suffix": self.suffix,
+            "fuse_unk": self.fuse_unk,
+            "byte_fallback": self.byte_fallback,
+            "ignore_merges": self.ignore_merges,
+            "vocab": self._sorted_vocab(),
+            "merges": [[a, b] for a, b in self.merges],
+        }
+
+
+class Unigram(Model):
+    """SentencePiece unigram: the Viterbi best segmentation by piece log-probabilities."""
+
+    type_name = "Unigram"
+    UNK_PENALTY = 10.0
+
+    def __init__(self, vocab: list[tuple[str, float]], unk_id: int | None = None, byte_fallback: bool = False) -> None:
+        super().__init__({piece: i for i, (piece, _score) in enumerate(vocab)})
+        self.pieces = vocab
+        self.scores = {piece: (i, score) for i, (piece, score) in enumerate(vocab)}
+        if unk_id is not None and not 0 <= unk_id < len(vocab):
+            raise InvalidTokenizerFileError(f"Unigram: unk_id {unk_id} is outside the vocabulary of {len(vocab)}")
+        self.unk_id = unk_id
+        self.byte_fallback = byte_fallback
+        self.min_score = min((s for _p, s in vocab), default=0.0)
+        self.max_len = max((len(p) for p, _s in vocab), default=1)
+        self.inv_vocab = {i: p for i, (p, _s) in enumerate(vocab)}
+        self._byte_ids = [self.vocab.get(f"<0x{b:02X}>") for b in range(256)] if byte_fallback else []
+
+    def _viterbi(self, word: str) -> list[tuple[int | None, int, int]]:
+        """Best path as (piece id or None for a fused unknown run, start, end)."""
+        n = len(word)
+        unk_score = self.min_score - self.UNK_PENALTY
+        best_score = [0.0] * (n + 1)
+        best_start = [-1] * (n + 1)
+        best_id: list[int | None] = [None] * (n + 1)
+        scores, max_len = self.scores, self.max_len
+        for start in range(n):
+            base = best_score[start]
+            has_single = False
+            for end in range(start + 1, min(n, start + max_len) + 1):
+                hit = scores.get(word[start:end])
+                if hit is None:
+                    continue
+                cand = base + hit[1]
+                if best_start[end] < 0 or cand > best_score[end]:
+                    best_score[end], best_start[end], best_id[end] = cand, start, hit[0]
+                if end == start + 1:
+                    has_single = True
+            if not has_single:
+                end = start + 1
+                cand = base + unk_score
+                if best_start[end] < 0 or cand > best_score[end]:
+                    best_score[end], best_start[end], best_id[end] = cand, start, self.unk_id
+        path: list[tuple[int | None, int, int]] = []
+        end = n
+        while end > 0:
+            start = best_start[end]
+            id_ = best_id[end]
+            if id_ is None or id_ == self.unk_id:
+                if path and path[-1][0] is None:
+                    path[-1] = (None, start, path[-1][2])
+                else:
+                    path.append((None, start, end))
+            else:
+                path.append((id_, start, end))
+            end = start
+        path.reverse()
+        return path
+
+    def _tokenize(self, word: str) -> list[Token]:
+        out: list[Token] = []
+        for id_, s, e in self._viterbi(word):
+            if id_ is not None:
+                out.append((id_, self.pieces[id_][0], s, e))
+                continue
+            piece = word[s:e]
+            known = self.vocab.get(piece)  # a fused unknown run may spell a real piece
+            if known is not None:
+                out.append((known, piece, s, e))
+                continue
+            if self.byte_fallback:
+                byte_ids = [self._byte_ids[b] for b in piece.encode("utf-8")]
+                if all(b is not None for b in byte_ids):
+                    for b, bid in zip(piece.encode("utf-8"), byte_ids):
+                        out.append((bid, f"<0x{b:02X}>", s, e))  # type: ignore[arg-type]
+                    continue
+            if self.unk_id is None:
+                raise InvalidTokenizerFileError(f"Unigram: cannot encode {piece!r}: no unk_id in the model")
+            out.append((self.unk_id, piece, s, e))  # the reference keeps the raw text as the token
+        return out
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "type": "Unigram",
+            "unk_id": self.unk_id,
+            "vocab": [[p, s] for p, s in self.pieces],
+            "byte_fallback": self.byte_fallback,
+        }
+
+
+def _merges_from_json(raw: Any) -> list[tuple[str, str]]:
+    merges: list[tuple[str, str]] = []
+    for m in raw:
+        if isinstance(m, str):
+            parts = m.split(" ")
+            if len(parts) != 2:
+                raise InvalidTokenizerFileError(f"BPE: merge {m!r} is not two space-separated tokens")
+            merges.append((parts[0], parts[1]))
+        elif isinstance(m, list) and len(m) == 2:
+            merges.append((str(m[0]), str(m[1])))
+        else:
+            raise InvalidTokenizerFileError(f"BPE: merge {m!r} must be 'a b' or ['a', 'b']")
+    return merges
+
+
+def _vocab(d: dict[str, Any], where: str) -> dict[str, int]:
+    vocab = require(d, "vocab", where)
+    if not isinstance(vocab, dict) or not all(isinstance(v, int) for v in vocab.values()):
+        raise InvalidTokenizerFileError(f"{where}: vocab must map token strings to integer ids")
+    return vocab
+
+
+def from_json(d: dict[str, Any]) -> Model:
+    kind = d.get("type") if isinstance(d, dict) else None
+    if kind is None and isinstance(d, dict):  # very old files omit the type: guess from the fields
+        kind = "BPE" if "merges" in d else "Unigram" if isinstance(d.get("vocab"), list) else "WordPiece"
+    if kind == "WordPiece":
+        return WordPiece(
+            _vocab(d, "WordPiece"),
+            d.get("unk_token", "[UNK]"),
+            d.get("continuing_subword_prefix", "##"),
+            d.get("max_input_chars_per_word", 100),
+        )
+    if kind == "BPE":
+        return BPE(
+            _vocab(d, "BPE"),
+            _merges_from_json(require(d, "merges", "BPE")),
+            d.get("unk_token"),
+            d.get("continuing_subword_prefix"),
+            d.get("end_of_word_suffix"),
+            d.get("fuse_unk", False),
+            d.get("byte_fallback", False),
+            d.get("ignore_merges", False),
+            d.get("dropout"),
+        )
+    if kind == "Unigram":
+        vocab = require(d, "vocab", "Unigram")
+        try:
+            pieces = [(str(p), float(s)) for p, s in vocab]  # type: ignore[attr-defined]
+        except (TypeError, ValueError) as exc:
+            raise InvalidTokenizerFileError("Unigram: vocab must be a list of [piece, score] pairs") from exc
+        return Unigram(pieces, d.get("unk_id"), d.get("byte_fallback", False))
+    if kind == "WordLevel":
+        return WordLevel(_vocab(d, "WordLevel"), d.get("unk_token"))
+    raise unknown_type("model", kind, ["BPE", "WordPiece", "Unigram", "WordLevel"])
+
+
+def id_to_token_or_raise(model: Model, id_: int) -> str:
+    token = model.id_to_token(id_)
+    if token is None:
+        raise TokenIdError(f"token id {id_} is outside the vocabulary (size {model.get_vocab_size()})")
+    return token

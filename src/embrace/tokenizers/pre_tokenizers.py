@@ -1,0 +1,369 @@
+"""Pre-tokenizers (tokenizer.json ``pre_tokenizer``): split a normalized text into words.
+
+Two paths like the normalizers: ``split_str(text, at_start)`` returns the word strings (ids-only fast path) and
+``split(ns)`` returns ``NormalizedString`` slices that keep original offsets. ``at_start`` tells whether the text
+begins at original offset 0 (Metaspace's ``prepend_scheme="first"`` depends on it).
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import regex
+
+from embrace.tokenizers.errors import InvalidTokenizerFileError, require, unknown_type
+from embrace.tokenizers.normalizers import NormalizedString, compile_pattern
+
+WS = r"\t\n\v\f\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"  # Unicode White_Space (Rust's \s)
+PUNCT = r"\p{P}!-/:-@\[-`{-~"  # Unicode punctuation plus ASCII punctuation (symbols like $ + < included)
+WORD = r"\p{Alphabetic}\p{M}\p{Nd}\p{Pc}\p{Join_Control}"  # Rust's Unicode \w
+GPT2_PATTERN = (
+    rf"'s|'t|'re|'ve|'m|'ll|'d| ?\p{{L}}+| ?\p{{N}}+| ?[^{WS}\p{{L}}\p{{N}}]+|[{WS}]+(?![^{WS}])|[{WS}]+"
+)
+BEHAVIORS = ("Removed", "Isolated", "MergedWithPrevious", "MergedWithNext", "Contiguous")
+
+
+def bytes_to_unicode() -> dict[int, str]:
+    """GPT-2's reversible byte -> printable character table."""
+    bs = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
+    cs = bs[:]
+    n = 0
+    for b in range(256):
+        if b not in bs:
+            bs.append(b)
+            cs.append(256 + n)
+            n += 1
+    return {b: chr(c) for b, c in zip(bs, cs)}
+
+
+BYTE_TO_CHAR = bytes_to_unicode()
+CHAR_TO_BYTE = {c: b for b, c in BYTE_TO_CHAR.items()}
+_LATIN1_TO_BYTECHAR = str.maketrans({chr(b): c for b, c in BYTE_TO_CHAR.items()})
+
+
+def byte_level_str(text: str) -> str:
+    """Map the UTF-8 bytes of ``text`` to GPT-2's byte characters (C-level: encode + translate)."""
+    return text.encode("utf-8").decode("latin-1").translate(_LATIN1_TO_BYTECHAR)
+
+
+def split_spans(pattern: regex.Pattern[str], text: str, behavior: str, invert: bool = False) -> list[tuple[int, int]]:
+    """The reference's ``NormalizedString::split``: kept (start, end) pieces, empty ones dropped."""
+    segments: list[tuple[int, int, bool]] = []
+    prev = 0
+    for m in pattern.finditer(text):
+        s, e = m.span()
+        if prev != s:
+            segments.append((prev, s, invert))
+        segments.append((s, e, not invert))
+        prev = e
+    if prev != len(text):
+        segments.append((prev, len(text), invert))
+    out: list[list[int]] = []
+    if behavior == "Removed":
+        out = [[s, e] for s, e, is_match in segments if not is_match]
+    elif behavior == "Isolated":
+        out = [[s, e] for s, e, _ in segments]
+    elif behavior == "Contiguous":
+        previous: bool | None = None
+        for s, e, is_match in segments:
+            if out and is_match == previous:
+                out[-1][1] = e
+            else:
+                out.append([s, e])
+            previous = is_match
+    elif behavior == "MergedWithPrevious":
+        previous_match = False
+        for s, e, is_match in segments:
+            if is_match and not previous_match and out:
+                out[-1][1] = e
+            else:
+                out.append([s, e])
+            previous_match = is_match
+    elif behavior == "MergedWithNext":
+        previous_match = False
+        for s, e, is_match in reversed(segments):
+            if is_match and not previous_match and out:
+                out[-1][0] = s
+            else:
+                out.append([s, e])
+            previous_match = is_match
+        out.reverse()
+    else:
+        raise InvalidTokenizerFileError(f"unknown split behavior {behavior!r}; expected one of {BEHAVIORS}")
+    return [(s, e) for s, e in out if e > s]
+
+
+Word = tuple[str, int, "list[int] | None"]
+
+
+class PreTokenizer:
+    type_name: ClassVar[str] = ""
+
+    def split_str(self, text: str, at_start: bool = True) -> list[str]:
+        raise NotImplementedError
+
+    def split_words(self, text: str) -> list[Word] | None:
+        """Offsets fast path: ``(word, start, src)`` with ``src`` None when word char ``i`` is text char
+        ``start + i``, else ``src[i]`` = the text index of word char ``i`` (-1: inserted before the text).
+        None when this pre-tokenizer only supports ``split`` (it rewrites text in ways spans cannot express)."""
+        return None
+
+    def split(self, ns: NormalizedString) -> list[NormalizedString]:
+        raise NotImplementedError
+
+    def to_json(self) -> dict[str, Any]:
+        return {"type": self.type_name}
+
+
+class _RegexSplit(PreTokenizer):
+    """A split by one pattern and behaviour; ``findall`` is the fast path when only matches are kept."""
+
+    pattern: regex.Pattern[str]
+    behavior: str = "Removed"
+    invert: bool = False
+    keep_matches_only: bool = False  # the kept pieces are exactly the pattern's matches
+
+    def split_str(self, text: str, at_start: bool = True) -> list[str]:
+        if self.keep_matches_only:
+            return [t for t in self.pattern.findall(text) if t]
+        return [text[s:e] for s, e in split_spans(self.pattern, text, self.behavior, self.invert)]
+
+    def split(self, ns: NormalizedString) -> list[NormalizedString]:
+        return [ns.slice(s, e) for s, e in split_spans(self.pattern, ns.text, self.behavior, self.invert)]
+
+    def split_words(self, text: str) -> list[Word] | None:
+        if self.keep_matches_only:
+            return [(m.group(), m.start(), None) for m in self.pattern.finditer(text) if m.end() > m.start()]
+        return [(text[s:e], s, None) for s, e in split_spans(self.pattern, text, self.behavior, self.invert)]
+
+
+class BertPreTokenizer(_RegexSplit):
+    """Split on whitespace (removed) and isolate each punctuation character."""
+
+    type_name = "BertPreTokenizer"
+    pattern = regex.compile(rf"[^{WS}{PUNCT}]+|[{PUNCT}]")
+    behavior, invert, keep_matches_only = "Removed", True, True
+
+
+class Whitespace(_RegexSplit):
+    type_name = "Whitespace"
+    pattern = regex.compile(rf"[{WORD}]+|[^{WORD}{WS}]+")
+    behavior, invert, keep_matches_only = "Removed", True, True
+
+
+class WhitespaceSplit(_RegexSplit):
+    type_name = "WhitespaceSplit"
+    pattern = regex.compile(rf"[^{WS}]+")
+    behavior, invert, keep_matches_only = "Removed", True, True
+
+
+class CharDelimiterSplit(_RegexSplit):
+    type_name = "CharDelimiterSplit"
+
+    def __init__(self, delimiter: str) -> None:
+        self.delimiter = delimiter
+        self.pattern = regex.compile(regex.escape(delimiter))
+
+    def to_json(self) -> dict[str, Any]:
+        return {"type": self.type_name, "delimiter": self.delimiter}
+
+
+class Punctuation(_RegexSplit):
+    type_name = "Punctuation"
+
+    def __init__(self, behavior: str = "Isolated") -> None:
+        self.behavior = behavior
+        self.pattern = regex.compile(rf"[{PUNCT}]")
+
+    def to_json(self) -> dict[str, Any]:
+        return {"type": self.type_name, "behavior": self.behavior}
+
+
+class Digits(_RegexSplit):
+    type_name = "Digits"
+
+    def __init__(self, individual_digits: bool = False) -> None:
+        self.individual_digits = individual_digits
+        self.pattern = regex.compile(r"[\p{Nd}\p{Nl}\p{No}]")
+        self.behavior = "Isolated" if individual_digits else "Contiguous"
+
+    def to_json(self) -> dict[str, Any]:
+        return {"type": self.type_name, "individual_digits": self.individual_digits}
+
+
+class Split(_RegexSplit):
+    type_name = "Split"
+
+    def __init__(self, pattern: Any, behavior: str = "Isolated", invert: bool = False) -> None:
+        if behavior not in BEHAVIORS:
+            raise InvalidTokenizerFileError(f"Split pre-tokenizer: unknown behavior {behavior!r}; use one of {BEHAVIORS}")
+        self.pattern, self.pattern_json = compile_pattern(pattern, "Split pre-tokenizer")
+        self.behavior, self.invert = behavior, invert
+
+    def to_json(self) -> dict[str, Any]:
+        return {"type": self.type_name, "pattern": self.pattern_json, "behavior": self.behavior, "invert": self.invert}
+
+
+class ByteLevel(PreTokenizer):
+    """GPT-2: optional prefix space, GPT-2 regex split, then each UTF-8 byte becomes one printable character."""
+
+    type_name = "ByteLevel"
+    regex_pattern = regex.compile(GPT2_PATTERN)
+
+    def __init__(self, add_prefix_space: bool = True, trim_offsets: bool = True, use_regex: bool = True) -> None:
+        self.add_prefix_space = add_prefix_space
+        self.trim_offsets = trim_offsets
+        self.use_regex = use_regex
+
+    def split_str(self, text: str, at_start: bool = True) -> list[str]:
+        if self.add_prefix_space and text and not text.startswith(" "):
+            text = " " + text
+        pieces = self.regex_pattern.findall(text) if self.use_regex else ([text] if text else [])
+        return [byte_level_str(p) for p in pieces]
+
+    def split(self, ns: NormalizedString) -> list[NormalizedString]:
+        if self.add_prefix_space and ns.text and not ns.text.startswith(" "):
+            ns.prepend(" ")
+        if self.use_regex:
+            pieces = [ns.slice(s, e) for s, e in split_spans(self.regex_pattern, ns.text, "Isolated")]
+        else:
+            pieces = [ns] if ns.text else []
+        for piece in pieces:
+            if piece.text.isascii():
+                piece.text = byte_level_str(piece.text)
+            else:
+                piece.map_chars(byte_level_str)
+        return pieces
+
+    def split_words(self, text: str) -> list[Word] | None:
+        shift = 1 if self.add_prefix_space and text and not text.startswith(" ") else 0
+        if shift:
+            text = " " + text
+        if self.use_regex:
+            matches = [(m.group(), m.start()) for m in self.regex_pattern.finditer(text)]
+        else:
+            matches = [(text, 0)] if text else []
+        out: list[Word] = []
+        for piece, start in matches:
+            word = byte_level_str(piece)
+            if len(word) == len(piece) and not (shift and start == 0):
+                out.append((word, start - shift, None))
+                continue
+            src: list[int] = []
+            for j, c in enumerate(piece):
+                src.extend([start + j - shift] * len(c.encode("utf-8")))
+            out.append((word, 0, src))
+        return out
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "type": self.type_name,
+            "add_prefix_space": self.add_prefix_space,
+            "trim_offsets": self.trim_offsets,
+            "use_regex": self.use_regex,
+        }
+
+
+class Metaspace(PreTokenizer):
+    """SentencePiece style: spaces become ``replacement`` (▁), optionally prepended, split before each ▁."""
+
+    type_name = "Metaspace"
+
+    def __init__(self, replacement: str = "▁", prepend_scheme: str = "always", split: bool = True) -> None:
+        if prepend_scheme not in ("always", "first", "never"):
+            raise InvalidTokenizerFileError(f"Metaspace: prepend_scheme must be always/first/never, not {prepend_scheme!r}")
+        self.replacement = replacement
+        self.prepend_scheme = prepend_scheme
+        self.split_on_replacement = split
+        self._space = regex.compile(" ")
+        self._rep = regex.compile(regex.escape(replacement))
+
+    def _wants_prefix(self, text: str, at_start: bool) -> bool:
+        if not text or text.startswith(self.replacement):
+            return False
+        return self.prepend_scheme == "always" or (self.prepend_scheme == "first" and at_start)
+
+    def split_str(self, text: str, at_start: bool = True) -> list[str]:
+        text = text.replace(" ", self.replacement)
+        if self._wants_prefix(text, at_start):
+            text = self.replacement + text
+        if not self.split_on_replacement:
+            return [text] if text else []
+        return [text[s:e] for s, e in split_spans(self._rep, text, "MergedWithNext")]
+
+    def split(self, ns: NormalizedString) -> list[NormalizedString]:
+        ns.replace(self._space, self.replacement)
+        if self._wants_prefix(ns.text, ns.base == 0):
+            ns.prepend(self.replacement)
+        if not self.split_on_replacement:
+            return [ns] if ns.text else []
+        return [ns.slice(s, e) for s, e in split_spans(self._rep, ns.text, "MergedWithNext")]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "type": self.type_name,
+            "replacement": self.replacement,
+            "prepend_scheme": self.prepend_scheme,
+            "split": self.split_on_replacement,
+        }
+
+
+class Sequence(PreTokenizer):
+    type_name = "Sequence"
+
+    def __init__(self, pretokenizers: list[PreTokenizer]) -> None:
+        self.pretokenizers = pretokenizers
+
+    def split_str(self, text: str, at_start: bool = True) -> list[str]:
+        pieces = [text]
+        for pre in self.pretokenizers:
+            out: list[str] = []
+            for i, piece in enumerate(pieces):
+                out.extend(pre.split_str(piece, at_start and i == 0))
+            pieces = out
+        return pieces
+
+    def split(self, ns: NormalizedString) -> list[NormalizedString]:
+        pieces = [ns]
+        for pre in self.pretokenizers:
+            pieces = [out for piece in pieces for out in pre.split(piece)]
+        return pieces
+
+    def to_json(self) -> dict[str, Any]:
+        return {"type": self.type_name, "pretokenizers": [p.to_json() for p in self.pretokenizers]}
+
+
+def _metaspace_from_json(d: dict[str, Any]) -> Metaspace:
+    scheme = d.get("prepend_scheme")
+    if scheme is None:  # tokenizer.json files from before prepend_scheme existed
+        scheme = "always" if d.get("add_prefix_space", True) else "never"
+    return Metaspace(d.get("replacement", "▁"), scheme, d.get("split", True))
+
+
+def from_json(d: dict[str, Any] | None) -> PreTokenizer | None:
+    if d is None:
+        return None
+    kind = require(d, "type", "pre_tokenizer")
+    simple: dict[str, type[PreTokenizer]] = {
+        "BertPreTokenizer": BertPreTokenizer, "Whitespace": Whitespace, "WhitespaceSplit": WhitespaceSplit
+    }
+    if kind in simple:
+        return simple[kind]()
+    if kind == "ByteLevel":
+        return ByteLevel(d.get("add_prefix_space", True), d.get("trim_offsets", True), d.get("use_regex", True))
+    if kind == "Metaspace":
+        return _metaspace_from_json(d)
+    if kind == "Split":
+        return Split(require(d, "pattern", "Split"), d.get("behavior", "Isolated"), d.get("invert", False))
+    if kind == "Punctuation":
+        return Punctuation(d.get("behavior", "Isolated"))
+    if kind == "Digits":
+        return Digits(d.get("individual_digits", False))
+    if kind == "CharDelimiterSplit":
+        return CharDelimiterSplit(str(require(d, "delimiter", "CharDelimiterSplit")))
+    if kind == "Sequence":
+        items = require(d, "pretokenizers", "Sequence pre_tokenizer")
+        return Sequence([p for p in (from_json(x) for x in items) if p])  # type: ignore[attr-defined]
+    raise unknown_type(
+        "pre_tokenizer", kind, [*simple, "ByteLevel", "Metaspace", "Split", "Punctuation", "Digits", "Sequence"]
+    )

@@ -1,0 +1,469 @@
+"""The tokenizer pipeline: added tokens -> normalizer -> pre-tokenizer -> model -> post-processor (-> decoder).
+
+``Tokenizer`` reads and writes ``tokenizer.json`` (the reference library's schema) and mirrors its Python API:
+``encode``, ``encode_batch``, ``decode``, truncation and padding settings, added tokens. ``encode_batch_ids`` is
+the fast ids-only path (no offsets are tracked, per-word results are cached).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+from embrace.tokenizers import decoders, models, normalizers, pre_tokenizers, processors
+from embrace.tokenizers.added_tokens import AddedToken, AddedVocabulary
+from embrace.tokenizers.added_tokens import from_json as added_from_json
+from embrace.tokenizers.encoding import Encoding, truncate_encodings
+from embrace.tokenizers.errors import (
+    InvalidTokenizerFileError,
+    TokenIdError,
+    TokenizerError,
+    TokenizerInputError,
+    require,
+)
+from embrace.tokenizers.normalizers import NormalizedString
+
+InputSequence = str | Sequence[str]
+EncodeInput = InputSequence | tuple[InputSequence, InputSequence] | list[InputSequence]
+_STRATEGY_TO_JSON = {"longest_first": "LongestFirst", "only_first": "OnlyFirst", "only_second": "OnlySecond"}
+_STRATEGY_FROM_JSON = {v: k for k, v in _STRATEGY_TO_JSON.items()}
+
+
+def _check_text(text: Any, what: str = "text") -> str:
+    if not isinstance(text, str):
+        raise TokenizerInputError(f"{what} must be a str, got {type(text).__name__}: {text!r:.80}")
+    return text
+
+
+class Tokenizer:
+    """A full tokenization pipeline, loadable from and savable to ``tokenizer.json``."""
+
+    def __init__(self, model: models.Model) -> None:
+        self.model = model
+        self.normalizer: normalizers.Normalizer | None = None
+        self.pre_tokenizer: pre_tokenizers.PreTokenizer | None = None
+        self.post_processor: processors.PostProcessor | None = None
+        self.decoder: decoders.Decoder | None = None
+        self.added_vocab = AddedVocabulary()
+        self.truncation: dict[str, Any] | None = None
+        self.padding: dict[str, Any] | None = None
+        self._refresh_added()
+
+    # ---------------------------------------------------------------- tokenizer.json IO
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Tokenizer:
+        """Build from a parsed tokenizer.json (the shape the reference writes)."""
+        if not isinstance(data, dict):
+            raise InvalidTokenizerFileError(f"tokenizer.json must hold a JSON object, got {type(data).__name__}")
+        tok = cls(models.from_json(require(data, "model", "tokenizer.json")))  # type: ignore[arg-type]
+        tok.normalizer = normalizers.from_json(data.get("normalizer"))
+        tok.pre_tokenizer = pre_tokenizers.from_json(data.get("pre_tokenizer"))
+        tok.post_processor = processors.from_json(data.get("post_processor"))
+        tok.decoder = decoders.from_json(data.get("decoder"))
+        for id_, token in added_from_json(data.get("added_tokens")):
+            tok.added_vocab.add(token, id_)
+        trunc = data.get("truncation")
+        if trunc:
+            tok.enable_truncation(
+                trunc.get("max_length", 512),
+                trunc.get("stride", 0),
+                _STRATEGY_FROM_JSON.get(trunc.get("strategy", "LongestFirst"), "longest_first"),
+                trunc.get("direction", "Right").lower(),
+            )
+        pad = data.get("padding")
+        if pad:
+            strategy = pad.get("strategy", "BatchLongest")
+            tok.enable_padding(
+                direction=pad.get("direction", "Right").lower(),
+                pad_id=pad.get("pad_id", 0),
+                pad_type_id=pad.get("pad_type_id", 0),
+                pad_token=pad.get("pad_token", "[PAD]"),
+                length=strategy["Fixed"] if isinstance(strategy, dict) else None,
+                pad_to_multiple_of=pad.get("pad_to_multiple_of"),
+            )
+        tok._refresh_added()
+        return tok
+
+    @classmethod
+    def from_str(cls, text: str) -> Tokenizer:
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise InvalidTokenizerFileError(f"tokenizer.json is not valid JSON: {exc}") from exc
+        return cls.from_dict(data)
+
+    @classmethod
+    def from_file(cls, path: str | os.PathLike[str]) -> Tokenizer:
+        try:
+            text = Path(path).read_text(encoding="utf-8")
+        except FileNotFoundError as exc:
+            from embrace.errors import EmbraceFileNotFoundError
+
+            raise EmbraceFileNotFoundError(f"tokenizer file {os.fspath(path)!r} does not exist") from exc
+        try:
+            return cls.from_str(text)
+        except InvalidTokenizerFileError as exc:
+            raise type(exc)(f"{os.fspath(path)}: {exc}") from exc
+
+    @classmethod
+    def from_buffer(cls, data: bytes) -> Tokenizer:
+        return cls.from_str(data.decode("utf-8"))
+
+    def to_dict(self) -> dict[str, Any]:
+        trunc = None
+        if self.truncation:
+            t = self.truncation
+            trunc = {
+                "direction": t["direction"].capitalize(),
+                "max_length": t["max_length"],
+                "strategy": _STRATEGY_TO_JSON[t["strategy"]],
+                "stride": t["stride"],
+            }
+        pad = None
+        if self.padding:
+            p = self.padding
+            pad = {
+                "strategy": {"Fixed": p["length"]} if p["length"] is not None else "BatchLongest",
+                "direction": p["direction"].capitalize(),
+                "pad_to_multiple_of": p["pad_to_multiple_of"],
+                "pad_id": p["pad_id"],
+                "pad_type_id": p["pad_type_id"],
+                "pad_token": p["pad_token"],
+            }
+        return {
+            "version": "1.0",
+            "truncation": trunc,
+            "padding": pad,
+            "added_tokens": [t.to_json(i) for i, t in sorted(self.added_vocab.tokens.items())],
+            "normalizer": self.normalizer.to_json() if self.normalizer else None,
+            "pre_tokenizer": self.pre_tokenizer.to_json() if self.pre_tokenizer else None,
+            "model": self.model.to_json(),
+            "post_processor": self.post_processor.to_json() if self.post_processor else None,
+            "decoder": self.decoder.to_json() if self.decoder else None,
+        }
+
+    def to_str(self, pretty: bool = False) -> str:
+        return json.dumps(self.to_dict(), ensure_ascii=False, indent=2 if pretty else None)
+
+    def save(self, path: str | os.PathLike[str], pretty: bool = True) -> None:
+        """Write tokenizer.json atomically (temp file in the same folder, then rename)."""
+        write_text_atomic(Path(path), self.to_str(pretty))
+
+    # ---------------------------------------------------------------- vocabulary
+    def _refresh_added(self) -> None:
+        norm = self.normalizer.normalize_str if self.normalizer else None
+        self.added_vocab.refresh(norm)
+        self._special_ids = self.added_vocab.special_ids
+
+    def get_vocab(self, with_added_tokens: bool = True) -> dict[str, int]:
+        vocab = self.model.get_vocab()
+        if with_added_tokens:
+            vocab.update(self.added_vocab.ids)
+        return vocab
+
+    def get_vocab_size(self, with_added_tokens: bool = True) -> int:
+        if not with_added_tokens:
+            return self.model.get_vocab_size()
+        return len(self.get_vocab(True))
+
+    def token_to_id(self, token: str) -> int | None:
+        id_ = self.added_vocab.ids.get(token)
+        return id_ if id_ is not None else self.model.token_to_id(token)
+
+    def id_to_token(self, id_: int) -> str | None:
+        tok = self.added_vocab.tokens.get(id_)
+        return tok.content if tok is not None else self.model.id_to_token(id_)
+
+    def add_tokens(self, tokens: Iterable[str | AddedToken]) -> int:
+        return self._add(tokens, special=False)
+
+    def add_special_tokens(self, tokens: Iterable[str | AddedToken]) -> int:
+        return self._add(tokens, special=True)
+
+    def _add(self, tokens: Iterable[str | AddedToken], special: bool) -> int:
+        added = 0
+        for t in tokens:
+            token = t if isinstance(t, AddedToken) else AddedToken(_check_text(t, "token"), special=special)
+            if special and not token.special:
+                token = AddedToken(token.content, token.single_word, token.lstrip, token.rstrip, token.normalized, True)
+            if not token.content:
+                continue
+            if token.content in self.added_vocab.ids:
+                self.added_vocab.add(token, self.added_vocab.ids[token.content])
+                continue
+            id_ = self.model.token_to_id(token.content)
+            if id_ is None:
+                size = self.model.get_vocab_size()
+                top = max(self.added_vocab.tokens, default=None)
+                id_ = size if top is None or (top < size and size > 0) else top + 1
+            self.added_vocab.add(token, id_)
+            added += 1
+        self._refresh_added()
+        return added
+
+    def num_special_tokens_to_add(self, is_pair: bool) -> int:
+        return self.post_processor.added_tokens(is_pair) if self.post_processor else 0
+
+    # ---------------------------------------------------------------- truncation / padding
+    def enable_truncation(
+        self, max_length: int, stride: int = 0, strategy: str = "longest_first", direction: str = "right"
+    ) -> None:
+        if strategy not in _STRATEGY_TO_JSON:
+            raise TokenizerError(f"truncation strategy must be one of {list(_STRATEGY_TO_JSON)}, not {strategy!r}")
+        if direction not in ("left", "right"):
+            raise TokenizerError(f"truncation direction must be 'left' or 'right', not {direction!r}")
+        self.truncation = {"max_length": max_length, "stride": stride, "strategy": strategy, "direction": direction}
+
+    def no_truncation(self) -> None:
+        self.truncation = None
+
+    def enable_padding(
+        self,
+        direction: str = "right",
+        pad_id: int = 0,
+        pad_type_id: int = 0,
+        pad_token: str = "[PAD]",
+        length: int | None = None,
+        pad_to_multiple_of: int | None = None,
+    ) -> None:
+        if direction not in ("left", "right"):
+            raise TokenizerError(f"padding direction must be 'left' or 'right', not {direction!r}")
+        self.padding = {
+            "direction": direction,
+            "pad_id": pad_id,
+            "pad_type_id": pad_type_id,
+            "pad_token": pad_token,
+            "length": length,
+            "pad_to_multiple_of": pad_to_multiple_of,
+        }
+
+    def no_padding(self) -> None:
+        self.padding = None
+
+    # ---------------------------------------------------------------- encoding
+    def _splits(self, text: str) -> list[tuple[NormalizedString, int | None]]:
+        """Added-token extraction + normalization: pieces of normalized text, or added tokens (with their id)."""
+        out: list[tuple[NormalizedString, int | None]] = []
+        for s, e, id_ in self.added_vocab.split_raw(text):
+            ns = NormalizedString(text[s:e], None, s)
+            if id_ is not None:
+                out.append((ns, id_))
+                continue
+            if self.normalizer is not None:
+                self.normalizer.normalize(ns)
+            if self.added_vocab.has_normalized():
+                for s2, e2, id2 in self.added_vocab.split_normalized(ns.text):
+                    out.append((ns.slice(s2, e2), id2))
+            elif ns.text:
+                out.append((ns, None))
+        return out
+
+    def _encode_sequence(self, text: str, type_id: int, word_index: int | None = None) -> Encoding:
+        enc = Encoding()
+        ids, tokens, offsets, word_ids = enc.ids, enc.tokens, enc.offsets, enc.word_ids
+        tokenize, pre = self.model.tokenize, self.pre_tokenizer
+        w = -1
+        for ns, id_ in self._splits(text):
+            if id_ is not None:
+                w += 1
+                ids.append(id_)
+                tokens.append(self.id_to_token(id_) or "")
+                offsets.append(ns.original(0, len(ns.text)))
+                word_ids.append(w if word_index is None else word_index)
+                continue
+            words = pre.split_words(ns.text) if pre is not None else [(ns.text, 0, None)]
+            if words is None:  # pre-tokenizers that rewrite the text: go through NormalizedString slices
+                for piece in pre.split(ns):  # type: ignore[union-attr]
+                    w += 1
+                    word = w if word_index is None else word_index
+                    for tid, tok, s, e in tokenize(piece.text):
+                        ids.append(tid)
+                        tokens.append(tok)
+                        offsets.append(piece.original(s, e))
+                        word_ids.append(word)
+                continue
+            base, align = ns.base, ns.align
+            for word_text, start, src in words:
+                w += 1
+                word = w if word_index is None else word_index
+                for tid, tok, s, e in tokenize(word_text):
+                    ids.append(tid)
+                    tokens.append(tok)
+                    word_ids.append(word)
+                    if src is None:
+                        if align is None:
+                            offsets.append((base + start + s, base + start + e))
+                        else:
+                            offsets.append((align[start + s][0], align[start + e - 1][1]))
+                        continue
+                    a, b = src[s], src[e - 1]
+                    if align is None:
+                        offsets.append((base if a < 0 else base + a, base if b < 0 else base + b + 1))
+                    else:
+                        offsets.append((base if a < 0 else align[a][0], base if b < 0 else align[b][1]))
+        n = len(ids)
+        enc.type_ids = [type_id] * n
+        enc.attention_mask = [1] * n
+        enc.special_tokens_mask = [0] * n
+        return enc
+
+    def _encode_input(self, text: InputSequence, type_id: int, is_pretokenized: bool) -> Encoding:
+        if not is_pretokenized:
+            return self._encode_sequence(_check_text(text), type_id)
+        if isinstance(text, str) or not isinstance(text, Sequence):
+            raise TokenizerInputError(f"a pre-tokenized input must be a list of str, got {type(text).__name__}")
+        return Encoding.merge([self._encode_sequence(_check_text(w, "word"), type_id, i) for i, w in enumerate(text)])
+
+    def encode(
+        self,
+        sequence: InputSequence,
+        pair: InputSequence | None = None,
+        is_pretokenized: bool = False,
+        add_special_tokens: bool = True,
+    ) -> Encoding:
+        """Encode one text (or pair of texts); truncation and padding settings apply."""
+        enc = self._encode_input(sequence, 0, is_pretokenized)
+        pair_enc = self._encode_input(pair, 1, is_pretokenized) if pair is not None else None
+        out = self.post_process(enc, pair_enc, add_special_tokens)
+        if self.padding is not None:
+            self._pad([out])
+        return out
+
+    def encode_batch(
+        self, inputs: Sequence[EncodeInput], is_pretokenized: bool = False, add_special_tokens: bool = True
+    ) -> list[Encoding]:
+        """Encode many inputs; each is a text or a (text, pair) tuple/list of two. Batch padding applies."""
+        if isinstance(inputs, str):
+            raise TokenizerInputError("encode_batch takes a list of inputs; use encode() for a single str")
+        out = []
+        for item in inputs:
+            if isinstance(item, (tuple, list)) and (not is_pretokenized or (len(item) == 2 and not isinstance(item[0], str))):
+                if len(item) != 2:
+                    raise TokenizerInputError(f"a pair input must have exactly 2 sequences, got {len(item)}")
+                out.append(self.encode(item[0], item[1], is_pretokenized, add_special_tokens))
+            else:
+                out.append(self.encode(item, None, is_pretokenized, add_special_tokens))  # type: ignore[arg-type]
+        if self.padding is not None:
+            self._pad(out)
+        return out
+
+    def post_process(self, encoding: Encoding, pair: Encoding | None = None, add_special_tokens: bool = True) -> Encoding:
+        if self.truncation is not None:
+            t = self.truncation
+            n_added = self.num_special_tokens_to_add(pair is not None)
+            max_length = t["max_length"] - n_added if add_special_tokens and n_added > 0 else t["max_length"]
+            if max_length < 0:
+                raise TokenizerError(f"max_length {t['max_length']} is shorter than the {n_added} special tokens added")
+            truncate_encodings(encoding, pair, max_length, t["strategy"], t["stride"], t["direction"])
+        if self.post_processor is not None:
+            return self.post_processor.process(encoding, pair, add_special_tokens)
+        if pair is None:
+            return encoding
+        encoding.set_sequence_id(0)
+        pair.set_sequence_id(1)
+        return Encoding.merge([encoding, pair])
+
+    def _pad(self, encodings: list[Encoding]) -> None:
+        p = self.padding
+        if not encodings or p is None:
+            return
+        length = p["length"] if p["length"] is not None else max(len(e) for e in encodings)
+        multiple = p["pad_to_multiple_of"]
+        if multiple and length % multiple:
+            length += multiple - length % multiple
+        for e in encodings:
+            e.pad(length, p["pad_id"], p["pad_type_id"], p["pad_token"], p["direction"])
+
+    # ---------------------------------------------------------------- fast ids-only path
+    def _ids_sequence(self, text: str) -> list[int]:
+        ids: list[int] = []
+        norm, pre, model = self.normalizer, self.pre_tokenizer, self.model
+        cache = model._ids_cache
+        for s, e, id_ in self.added_vocab.split_raw(text):
+            if id_ is not None:
+                ids.append(id_)
+                continue
+            piece = text[s:e] if s or e != len(text) else text
+            if norm is not None:
+                piece = norm.normalize_str(piece)
+            parts = self.added_vocab.split_normalized(piece) if self.added_vocab.has_normalized() else [(0, len(piece), None)]
+            for s2, e2, id2 in parts:
+                if id2 is not None:
+                    ids.append(id2)
+                    continue
+                sub = piece[s2:e2]
+                words = pre.split_str(sub, s == 0 and s2 == 0) if pre is not None else ([sub] if sub else [])
+                for w in words:
+                    hit = cache.get(w)
+                    ids.extend(hit if hit is not None else model.tokenize_ids(w))
+        return ids
+
+    def encode_batch_ids(self, texts: Sequence[str], add_special_tokens: bool = True) -> list[list[int]]:
+        """Ids only (the fast path): same ids as ``[e.ids for e in encode_batch(texts)]``, overflow dropped."""
+        if isinstance(texts, str):
+            raise TokenizerInputError("encode_batch_ids takes a list of str")
+        post = self.post_processor if add_special_tokens else None
+        trunc = self.truncation
+        max_len = None
+        direction = "right"
+        if trunc is not None:
+            direction = trunc["direction"]
+            max_len = trunc["max_length"] - (self.num_special_tokens_to_add(False) if add_special_tokens else 0)
+        out = []
+        for text in texts:
+            ids = self._ids_sequence(_check_text(text))
+            if max_len is not None and len(ids) > max_len:
+                ids = ids[:max_len] if direction == "right" else ids[len(ids) - max_len :]
+            if post is not None:
+                ids = post.process_ids(ids)
+            out.append(ids)
+        if self.padding is not None and out:
+            p = self.padding
+            length = p["length"] if p["length"] is not None else max(len(i) for i in out)
+            if p["pad_to_multiple_of"] and length % p["pad_to_multiple_of"]:
+                length += p["pad_to_multiple_of"] - length % p["pad_to_multiple_of"]
+            pad = p["pad_id"]
+            if p["direction"] == "right":
+                out = [ids + [pad] * (length - len(ids)) for ids in out]
+            else:
+                out = [[pad] * (length - len(ids)) + ids for ids in out]
+        return out
+
+    # ---------------------------------------------------------------- decoding
+    def decode(self, ids: Sequence[int], skip_special_tokens: bool = True) -> str:
+        """Ids back to text; ids outside the vocabulary raise ``TokenIdError`` (the reference drops them)."""
+        tokens = []
+        special = self._special_ids
+        for id_ in ids:
+            if not isinstance(id_, int) or isinstance(id_, bool):
+                raise TokenizerInputError(f"decode takes integer ids, got {type(id_).__name__}: {id_!r}")
+            if skip_special_tokens and id_ in special:
+                continue
+            tok = self.id_to_token(id_)
+            if tok is None:
+                raise TokenIdError(f"token id {id_} is outside the vocabulary (size {self.get_vocab_size()})")
+            tokens.append(tok)
+        if self.decoder is not None:
+            return self.decoder.decode(tokens)
+        return " ".join(tokens)
+
+    def decode_batch(self, sequences: Sequence[Sequence[int]], skip_special_tokens: bool = True) -> list[str]:
+        return [self.decode(ids, skip_special_tokens) for ids in sequences]
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` via a temp file in the same folder and ``os.replace``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
