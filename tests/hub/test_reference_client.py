@@ -232,3 +232,27 @@ def test_cache_filled_by_embrace_serves_reference_offline(interop_repo: HubServe
                          extra_env={"HF_HUB_OFFLINE": "1"})
     assert read["snap"] == snap
     assert read["file"] == str(Path(snap) / "model.safetensors") and read["bytes"] == 40_000
+
+
+XET_DEFAULT = r"""
+import json, os
+from huggingface_hub import HfApi
+api = HfApi()
+api.create_repo("alice/xet-default", exist_ok=True)
+api.upload_file(path_or_fileobj=b"plain text", path_in_repo="notes.txt", repo_id="alice/xet-default")
+try:
+    api.upload_file(path_or_fileobj=os.urandom(2000), path_in_repo="w.bin", repo_id="alice/xet-default")
+    lfs = "ok"
+except Exception as exc:
+    lfs = f"{type(exc).__name__}: {exc}"
+print(json.dumps({"files": api.list_repo_files("alice/xet-default"), "lfs": lfs}))
+"""
+
+
+def test_reference_without_xet_optout_uploads_regular_files_only(hub: HubServer, tmp_path: Path) -> None:
+    """Documents why HF_HUB_DISABLE_XET=1 is needed: with hf_xet installed the client sends LFS files through
+    Xet (its own choice), which this server does not run; regular files still upload."""
+    out = run_reference(XET_DEFAULT, endpoint=hub.url, hf_home=tmp_path / "xet_home", token=hub.tokens["alice"],
+                        extra_env={"HF_HUB_DISABLE_XET": ""})
+    assert "notes.txt" in out["files"] and "w.bin" not in out["files"]
+    assert "xet-write-token" in str(out["lfs"]) and "501" in str(out["lfs"])
