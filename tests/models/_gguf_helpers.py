@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -81,6 +82,8 @@ def write_tiny_llama(
     ffn: int = 128,
     add_bos: bool | None = True,
     qkv_bias: bool = False,
+    rope_freqs: np.ndarray | None = None,
+    rope_theta: float = 10000.0,
 ) -> dict[str, np.ndarray]:
     """Write a tiny Llama-shaped GGUF; returns the Hugging Face-layout float32 weights that were stored.
 
@@ -103,7 +106,7 @@ def write_tiny_llama(
     writer.add_feed_forward_length(ffn)
     writer.add_head_count(heads)
     writer.add_head_count_kv(kv_heads)
-    writer.add_rope_freq_base(10000.0)
+    writer.add_rope_freq_base(rope_theta)
     writer.add_layer_norm_rms_eps(1e-5)
     writer.add_vocab_size(vocab)
     writer.add_rope_dimension_count(head_dim)
@@ -180,6 +183,8 @@ def write_tiny_llama(
         else:
             packed = gguf.quants.quantize(np.ascontiguousarray(data), quant)
             writer.add_tensor(gguf_name, packed, raw_dtype=quant)
+    if rope_freqs is not None:
+        writer.add_tensor("rope_freqs.weight", rope_freqs.astype(np.float32))
     writer.write_header_to_file()
     writer.write_kv_data_to_file()
     writer.write_tensors_to_file()
@@ -200,3 +205,89 @@ def byte_level_vocab() -> tuple[list[str], list[float], list[int]]:
 
 def byte_level_merges() -> list[str]:
     return ["Ġ t", "h e", "Ġt he", "i n", "Ġ a", "e r", "a n", "Ġ w", "o u", "Ġ s", "Ġw h", "a l", "Ġwh al", "Ġwhal e"]
+
+
+def write_gguf(path: Path, arch: str, metadata: dict[str, Any], tensors: dict[str, np.ndarray]) -> None:
+    """Write a GGUF with the given metadata (ints as uint32, floats as float32, lists as arrays) and float32 tensors."""
+    writer = gguf.GGUFWriter(str(path), arch)
+    for key, value in metadata.items():
+        if isinstance(value, list):
+            writer.add_array(key, value)
+        elif isinstance(value, bool):
+            writer.add_bool(key, value)
+        elif isinstance(value, int):
+            writer.add_uint32(key, value)
+        elif isinstance(value, float):
+            writer.add_float32(key, value)
+        else:
+            writer.add_string(key, value)
+    for name, value in tensors.items():
+        writer.add_tensor(name, np.ascontiguousarray(value, dtype=np.float32))
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+
+
+def tiny_arch_file(path: Path, arch: str, seed: int = 0) -> None:
+    """A tiny random GGUF of ``arch`` ("qwen3", "phi3" or "gpt2") with llama.cpp's tensor names and shapes."""
+    rng = np.random.default_rng(seed)
+    vocab, hidden, heads, kv_heads, layers, ffn, ctx = 96, 64, 4, 2, 2, 128, 1024
+    # the reference ignores qwen3's key_length and assumes Qwen3's default head_dim of 128
+    head_dim = 128 if arch == "qwen3" else hidden // heads
+    meta: dict[str, Any] = {
+        "tokenizer.ggml.tokens": [f"tok{i}" for i in range(vocab)],
+        "tokenizer.ggml.bos_token_id": 1,
+        "tokenizer.ggml.eos_token_id": 1,
+        "tokenizer.ggml.padding_token_id": 0,
+        f"{arch}.context_length": ctx,
+        f"{arch}.embedding_length": hidden,
+        f"{arch}.block_count": layers,
+        f"{arch}.feed_forward_length": ffn,
+        f"{arch}.attention.head_count": heads,
+        f"{arch}.vocab_size": vocab,
+    }
+
+    def draw(*shape: int) -> np.ndarray:
+        return rng.standard_normal(shape).astype(np.float32) * 0.2
+
+    tensors = {"token_embd.weight": draw(vocab, hidden), "output_norm.weight": 1 + draw(hidden)}
+    tensors["output.weight"] = draw(vocab, hidden)
+    if arch == "gpt2":
+        meta[f"{arch}.attention.layer_norm_epsilon"] = 1e-5
+        tensors["position_embd.weight"] = draw(ctx, hidden)
+        tensors["output_norm.bias"] = draw(hidden)
+        for i in range(layers):
+            for name, shape in {
+                "attn_norm": (hidden,), "attn_qkv": (3 * hidden, hidden), "attn_output": (hidden, hidden),
+                "ffn_norm": (hidden,), "ffn_up": (4 * hidden, hidden), "ffn_down": (hidden, 4 * hidden),
+            }.items():
+                tensors[f"blk.{i}.{name}.weight"] = draw(*shape)
+                tensors[f"blk.{i}.{name}.bias"] = draw(shape[0])
+        meta[f"{arch}.feed_forward_length"] = 4 * hidden
+        return write_gguf(path, arch, meta, tensors)
+    meta.update({
+        f"{arch}.attention.head_count_kv": kv_heads,
+        f"{arch}.attention.layer_norm_rms_epsilon": 1e-6,
+        f"{arch}.rope.freq_base": 1000000.0,
+        f"{arch}.rope.dimension_count": head_dim,
+    })
+    for i in range(layers):
+        p = f"blk.{i}."
+        tensors[p + "attn_norm.weight"] = 1 + draw(hidden)
+        tensors[p + "ffn_norm.weight"] = 1 + draw(hidden)
+        tensors[p + "attn_output.weight"] = draw(hidden, heads * head_dim)
+        tensors[p + "ffn_down.weight"] = draw(hidden, ffn)
+        if arch == "phi3":
+            tensors[p + "attn_qkv.weight"] = draw((heads + 2 * kv_heads) * head_dim, hidden)
+            tensors[p + "ffn_up.weight"] = draw(2 * ffn, hidden)
+        else:
+            meta[f"{arch}.attention.key_length"] = head_dim
+            tensors[p + "attn_q.weight"] = draw(heads * head_dim, hidden)
+            tensors[p + "attn_k.weight"] = draw(kv_heads * head_dim, hidden)
+            tensors[p + "attn_v.weight"] = draw(kv_heads * head_dim, hidden)
+            tensors[p + "attn_q_norm.weight"] = 1 + draw(head_dim)
+            tensors[p + "attn_k_norm.weight"] = 1 + draw(head_dim)
+            tensors[p + "ffn_gate.weight"] = draw(ffn, hidden)
+            tensors[p + "ffn_up.weight"] = draw(ffn, hidden)
+    write_gguf(path, arch, meta, tensors)

@@ -6,6 +6,7 @@ Oracles: the weights the test wrote (exact), and transformers' own `from_pretrai
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,7 @@ from embrace.models.gguf import (
 from embrace.models.gguf.convert import gguf_to_hf_config, unpermute_rotary_rows
 from embrace.models.gguf.sentencepiece import merges_from_scores
 
-from ._gguf_helpers import gguf, llama_cpp_permute, write_tiny_llama
+from ._gguf_helpers import gguf, llama_cpp_permute, tiny_arch_file, write_tiny_llama
 
 transformers = pytest.importorskip("transformers")
 tokenizers = pytest.importorskip("tokenizers")
@@ -177,6 +178,71 @@ def test_rope_scaling_and_sliding_window_metadata() -> None:
     assert config["rope_theta"] == 10000.0  # llama.cpp's default when freq_base is absent
     meta["qwen2.rope.scaling.type"] = "none"
     assert "rope_scaling" not in gguf_to_hf_config(meta, [], vocab_rows=100)
+
+
+def _llama_cpp_rope_factors(head_dim: int, theta: float, factor: float, low: float, high: float, original: int) -> np.ndarray:
+    """llama.cpp convert_hf_to_gguf's `rope_freqs` for a `llama3` rope_scaling (its generate_extra_tensors)."""
+    freqs = 1.0 / (theta ** (torch.arange(0, head_dim, 2, dtype=torch.float32) / head_dim))
+    factors = []
+    for freq in freqs:
+        wavelen = 2 * math.pi / freq
+        if wavelen < original / high:
+            factors.append(1)
+        elif wavelen > original / low:
+            factors.append(factor)
+        else:
+            smooth = (original / wavelen - low) / (high - low)
+            factors.append(1 / ((1 - smooth) / factor + smooth))
+    return torch.tensor(factors, dtype=torch.float32).numpy()
+
+
+def test_llama3_rope_scaling_is_recovered_from_rope_freqs(tmp_path: Path) -> None:
+    """Llama 3.1 GGUFs carry rope scaling only as a `rope_freqs` tensor; the reference ignores it, we recover it."""
+    factors = _llama_cpp_rope_factors(16, 500000.0, 8.0, 1.0, 4.0, 8192)
+    assert len(set(factors.tolist())) > 2  # all three regimes present
+    write_tiny_llama(tmp_path / "tiny.gguf", rope_freqs=factors, rope_theta=500000.0)
+    ckpt = load_gguf_checkpoint(tmp_path / "tiny.gguf")
+    assert "rope_freqs.weight" not in ckpt.state_dict
+    assert ckpt.config["rope_scaling"] == {
+        "rope_type": "llama3",
+        "factor": 8.0,
+        "low_freq_factor": 1.0,
+        "high_freq_factor": 4.0,
+        "original_max_position_embeddings": 8192,
+    }
+    # the reference's rotary embedding built from this config divides the frequencies exactly as llama.cpp does
+    from transformers.models.llama.modeling_llama import LlamaRotaryEmbedding
+
+    rotary = LlamaRotaryEmbedding(transformers.LlamaConfig(**ckpt.config))
+    base = 1.0 / (500000.0 ** (torch.arange(0, 16, 2, dtype=torch.float32) / 16))
+    assert torch.allclose(rotary.inv_freq, base / torch.from_numpy(factors), rtol=1e-5)
+
+
+def test_unrecognised_rope_freqs_are_an_error(tmp_path: Path) -> None:
+    write_tiny_llama(tmp_path / "tiny.gguf", rope_freqs=np.linspace(1.0, 3.0, 8))
+    with pytest.raises(GGUFArchitectureError, match="rope_freqs"):
+        read_gguf_config(tmp_path / "tiny.gguf")
+    write_tiny_llama(tmp_path / "ones.gguf", rope_freqs=np.ones(8))  # all ones: no scaling at all
+    assert "rope_scaling" not in read_gguf_config(tmp_path / "ones.gguf")
+
+
+@pytest.mark.parametrize("arch", ["qwen3", "phi3", "gpt2"])
+def test_other_architectures_match_transformers(tmp_path: Path, arch: str) -> None:
+    """Names, transposes and config of qwen3 (q/k norms), phi3 (fused qkv / gate_up) and gpt2 (Conv1D)."""
+    tiny_arch_file(tmp_path / "tiny.gguf", arch)
+    ckpt = load_gguf_checkpoint(tmp_path / "tiny.gguf", load_tokenizer=False)
+    reference = _reference_model(tmp_path).eval()
+    expected = reference.state_dict()
+    assert set(ckpt.state_dict) == set(expected)
+    for name, tensor in ckpt.state_dict.items():
+        assert torch.equal(tensor, expected[name]), name
+    # our config, given to the reference's own model class, builds the same network
+    config = transformers.CONFIG_MAPPING[ckpt.config["model_type"]](**ckpt.config)
+    ours = transformers.AutoModelForCausalLM.from_config(config).eval()
+    ours.load_state_dict(ckpt.state_dict, strict=True)
+    ids = torch.tensor([[1, 5, 9, 33, 2, 77, 50]])
+    with torch.no_grad():
+        assert torch.allclose(ours(ids).logits, reference(ids).logits, atol=1e-5)
 
 
 def test_gpt2_names_are_transposed_back() -> None:

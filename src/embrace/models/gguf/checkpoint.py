@@ -35,7 +35,8 @@ class GGUFCheckpoint:
 
 def _config(reader: GGUFReader) -> dict[str, Any]:
     embed = reader.tensors.get("token_embd.weight")
-    return gguf_to_hf_config(reader.metadata, reader.tensors, embed.shape[0] if embed else None)
+    rope_factors = reader.tensor("rope_freqs.weight").tolist() if "rope_freqs.weight" in reader.tensors else None
+    return gguf_to_hf_config(reader.metadata, reader.tensors, embed.shape[0] if embed else None, rope_factors)
 
 
 def load_gguf_checkpoint(

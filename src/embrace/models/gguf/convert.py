@@ -10,8 +10,10 @@ table rather than as code.
 
 from __future__ import annotations
 
+import itertools
+import math
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -161,13 +163,59 @@ def _rope_scaling(meta: dict[str, Any], arch: str) -> dict[str, Any] | None:
     return scaling
 
 
-def gguf_to_hf_config(meta: dict[str, Any], tensor_names: Iterable[str], vocab_rows: int | None = None) -> dict[str, Any]:
+def llama3_rope_scaling(rope_factors: Sequence[float], head_dim: int, theta: float) -> dict[str, Any] | None:
+    """Recover Llama 3.1-style ``rope_scaling`` from llama.cpp's ``rope_freqs`` tensor, or None if none fits.
+
+    llama.cpp stores the per-frequency divisors that the ``llama3`` rope type implies instead of its four
+    parameters. The factor is the largest divisor; the other three are found among the values Llama 3.x
+    releases use, by recomputing the divisors (llama.cpp's ``generate_extra_tensors``) and comparing.
+    """
+    factors = [float(f) for f in rope_factors]
+    if len(factors) != head_dim // 2 or not factors:
+        return None
+    factor = max(factors)
+    freqs = [1.0 / theta ** (2 * i / head_dim) for i in range(head_dim // 2)]
+    for original, low, high in itertools.product((8192, 4096, 16384, 32768, 131072), (1.0, 2.0), (4.0, 2.0, 8.0)):
+        if high <= low:
+            continue
+        expected = []
+        for freq in freqs:
+            wavelen = 2 * math.pi / freq
+            if wavelen < original / high:
+                expected.append(1.0)
+            elif wavelen > original / low:
+                expected.append(factor)
+            else:
+                smooth = (original / wavelen - low) / (high - low)
+                expected.append(1 / ((1 - smooth) / factor + smooth))
+        if all(abs(a - b) <= 1e-4 * max(1.0, abs(b)) for a, b in zip(factors, expected)):
+            return {
+                "rope_type": "llama3",
+                "factor": factor,
+                "low_freq_factor": low,
+                "high_freq_factor": high,
+                "original_max_position_embeddings": original,
+            }
+    return None
+
+
+def gguf_to_hf_config(
+    meta: dict[str, Any],
+    tensor_names: Iterable[str],
+    vocab_rows: int | None = None,
+    rope_factors: Sequence[float] | None = None,
+) -> dict[str, Any]:
     """A Hugging Face ``config.json`` dict from GGUF metadata.
 
     Args:
         meta: the file's metadata (``GGUFReader.metadata``).
         tensor_names: the GGUF tensor names (to detect tied embeddings and biases).
         vocab_rows: rows of ``token_embd`` (used when the metadata has no ``{arch}.vocab_size``).
+        rope_factors: values of the ``rope_freqs.weight`` tensor, if the file has one (Llama 3.1+ rope scaling).
+
+    Raises:
+        GGUFArchitectureError: a ``rope_freqs`` tensor that matches no Llama 3 rope scaling (loading it without
+            its scaling would give a subtly wrong model).
     """
     names = set(tensor_names)
     arch = _require(meta, "general.architecture")
@@ -210,6 +258,13 @@ def gguf_to_hf_config(meta: dict[str, Any], tensor_names: Iterable[str], vocab_r
             config["attention_bias"] = "blk.0.attn_q.bias" in names
             config["mlp_bias"] = "blk.0.ffn_up.bias" in names
         scaling = _rope_scaling(meta, arch)
+        if scaling is None and rope_factors is not None and any(f != 1.0 for f in rope_factors):
+            scaling = llama3_rope_scaling(rope_factors, config["head_dim"], config["rope_theta"])
+            if scaling is None:
+                raise GGUFArchitectureError(
+                    "the file's rope_freqs tensor matches no Llama 3 rope scaling (factor, low/high frequency "
+                    "factors, original context); this rope scaling is not supported"
+                )
         if scaling is not None:
             config["rope_scaling"] = scaling
         window = meta.get(f"{arch}.attention.sliding_window")
