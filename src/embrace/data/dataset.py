@@ -13,7 +13,6 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from embrace.data.arrow_writer import table_from_columns, with_features_metadata
 from embrace.data.errors import SchemaError
@@ -335,6 +334,8 @@ class Dataset:
             if name not in self._features:
                 raise ValueError(f"Column {name!r} not found in the dataset ({self.column_names}).")
         table = self._rows_table(slice(None)).select(names)
+        import pyarrow.compute as pc
+
         keys = [(n, "descending" if r else "ascending", null_placement) for n, r in zip(names, reverses)]
         order = pc.sort_indices(table, sort_keys=keys).to_numpy()
         return self.select(order, new_fingerprint=self._fp("sort", names=names, reverse=reverses))
@@ -502,6 +503,8 @@ class Dataset:
 
 def cast_array(array: pa.ChunkedArray, feature: Any, name: str) -> pa.ChunkedArray:
     """Cast one column to ``feature``; label names map to ``ClassLabel`` ids and unknown names raise."""
+    import pyarrow.compute as pc
+
     target = feature_to_arrow(feature)
     if isinstance(feature, ClassLabel) and (pa.types.is_string(array.type) or pa.types.is_large_string(array.type)):
         names = pa.array(feature.names, type=pa.string())

@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from embrace.data.arrow_writer import table_from_columns
 from embrace.data.errors import SchemaError
@@ -40,6 +39,8 @@ class BadRows:
 
 def check_garbled(table: pa.Table, source: str, first_row: int, report: BadRows) -> None:
     """Report string cells holding control characters (kept in the data, listed in the report)."""
+    import pyarrow.compute as pc
+
     for name in table.column_names:
         column = table.column(name)
         if not pa.types.is_string(column.type) and not pa.types.is_large_string(column.type):
