@@ -48,7 +48,7 @@ def test_upload_then_download_every_file(online: HubServer, tmp_path: Path) -> N
     assert sorted(api.list_repo_files("alice/client-basic")) == [".gitattributes", *sorted(files)]
     info = api.model_info("alice/client-basic", files_metadata=True)
     lfs = {s.rfilename: s.lfs for s in info.siblings}
-    assert lfs["model.safetensors"]["sha256"] == hashlib.sha256(files["model.safetensors"]).hexdigest()
+    assert lfs["model.safetensors"].sha256 == hashlib.sha256(files["model.safetensors"]).hexdigest()
     assert lfs["config.json"] is None
     snapshot = Path(os.environ["HF_HOME"]) / "hub/models--alice--client-basic/snapshots" / str(info.sha)
     for name, data in files.items():
@@ -136,7 +136,7 @@ def test_big_text_file_goes_through_lfs_by_size(online: HubServer) -> None:
     api.upload_file(path_or_fileobj=text, path_in_repo="corpus.txt", repo_id="alice/client-big")
     [sibling] = [s for s in api.model_info("alice/client-big", files_metadata=True).siblings
                  if s.rfilename == "corpus.txt"]
-    assert sibling.lfs is not None and sibling.lfs["sha256"] == hashlib.sha256(text).hexdigest()
+    assert sibling.lfs is not None and sibling.lfs.sha256 == hashlib.sha256(text).hexdigest()
     assert Path(hf_hub_download("alice/client-big", "corpus.txt")).read_bytes() == text
 
 
@@ -225,7 +225,7 @@ def test_repo_lifecycle_and_listing(online: HubServer, tmp_path: Path) -> None:
         api.create_repo("acme/bobs", token=online.tokens["bob"])
     assert foreign.value.status_code == 403
     commits = api.list_repo_commits("acme/client-org-data", repo_type="dataset")
-    assert [c["title"] for c in commits] == ["Upload data/train.csv", "initial commit"]
+    assert [c.title for c in commits] == ["Upload data/train.csv", "initial commit"]
     api.delete_repo("acme/client-org-data", repo_type="dataset")
     with pytest.raises(RepositoryNotFoundError):
         api.dataset_info("acme/client-org-data")

@@ -157,7 +157,7 @@ def test_server_killed_mid_upload_then_restart_keeps_everything(client_env: HubS
     assert not list((client_env.data / "tmp").iterdir())  # partial upload swept at start-up
     assert not (client_env.data / "blobs" / oid[:2] / oid[2:4] / oid).exists()
     assert api.model_info("alice/durable").sha == before
-    assert api.list_repo_refs("alice/durable")["tags"][0]["targetCommit"] == before
+    assert api.list_repo_refs("alice/durable").tags[0].target_commit == before
     assert api.whoami()["name"] == "alice"  # tokens survive too
     fresh = Path(hf_hub_download("alice/durable", "kept.txt", revision="v1", cache_dir=tmp_path / "after"))
     assert fresh.read_bytes() == b"kept"

@@ -13,7 +13,9 @@ from typing import TYPE_CHECKING, Any
 # public name -> module defining it; resolved on first access so that `embrace.hub.resolve` (used by every
 # from_pretrained on a local folder) does not pay for importing httpx
 _LAZY: dict[str, str] = {
-    **dict.fromkeys(["HfApi", "RepoFile", "RepoFolder", "RepoInfo", "RepoUrl", "push_folder_to_hub"], "embrace.hub.api"),
+    **dict.fromkeys(
+        ["BlobLfsInfo", "GitCommitInfo", "GitRefInfo", "GitRefs", "HfApi", "RepoFile", "RepoFolder", "RepoInfo",
+         "RepoSibling", "RepoUrl", "push_folder_to_hub"], "embrace.hub.api"),
     **dict.fromkeys(["get_token", "login", "logout"], "embrace.hub.auth"),
     "try_to_load_from_cache": "embrace.hub.cache",
     **dict.fromkeys(["CommitInfo", "CommitOperationAdd", "CommitOperationDelete"], "embrace.hub.commit"),
@@ -46,7 +48,19 @@ def __dir__() -> list[str]:
 __all__ = sorted(_LAZY)
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs
-    from embrace.hub.api import HfApi, RepoFile, RepoFolder, RepoInfo, RepoUrl, push_folder_to_hub  # noqa: F401
+    from embrace.hub.api import (  # noqa: F401
+        BlobLfsInfo,
+        GitCommitInfo,
+        GitRefInfo,
+        GitRefs,
+        HfApi,
+        RepoFile,
+        RepoFolder,
+        RepoInfo,
+        RepoSibling,
+        RepoUrl,
+        push_folder_to_hub,
+    )
     from embrace.hub.auth import get_token, login, logout  # noqa: F401
     from embrace.hub.cache import try_to_load_from_cache  # noqa: F401
     from embrace.hub.commit import CommitInfo, CommitOperationAdd, CommitOperationDelete  # noqa: F401

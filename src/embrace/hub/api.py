@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any, BinaryIO
 from urllib.parse import quote
@@ -19,12 +20,74 @@ from embrace.hub.http import build_headers, paginate, raise_for_status, request
 from embrace.hub.snapshot import filter_paths
 
 
+class BlobLfsInfo(dict[str, Any]):
+    """LFS details of a file: ``.sha256``, ``.size``, ``.pointer_size`` (also readable as dict keys, like
+    huggingface_hub's)."""
+
+    def __init__(self, *, size: int, sha256: str, pointer_size: int | None = None) -> None:
+        super().__init__(size=size, sha256=sha256, pointer_size=pointer_size)
+
+    @property
+    def size(self) -> int:
+        return int(self["size"])
+
+    @property
+    def sha256(self) -> str:
+        return str(self["sha256"])
+
+    @property
+    def pointer_size(self) -> int | None:
+        value = self["pointer_size"]
+        return int(value) if value is not None else None
+
+
+def _lfs(data: dict[str, Any] | None) -> BlobLfsInfo | None:
+    if not data:
+        return None
+    return BlobLfsInfo(size=data["size"], sha256=data.get("sha256") or data["oid"], pointer_size=data.get("pointerSize"))
+
+
+def _datetime(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
 @dataclass(frozen=True)
 class RepoSibling:
     rfilename: str
     size: int | None = None
     blob_id: str | None = None
-    lfs: dict[str, Any] | None = None
+    lfs: BlobLfsInfo | None = None
+
+
+@dataclass(frozen=True)
+class GitRefInfo:
+    name: str
+    ref: str
+    target_commit: str
+
+
+@dataclass(frozen=True)
+class GitRefs:
+    """``list_repo_refs`` result; ``pull_requests`` is None unless asked for."""
+
+    branches: list[GitRefInfo]
+    converts: list[GitRefInfo]
+    tags: list[GitRefInfo]
+    pull_requests: list[GitRefInfo] | None = None
+
+
+@dataclass(frozen=True)
+class GitCommitInfo:
+    commit_id: str
+    authors: list[str]
+    created_at: datetime | None
+    title: str
+    message: str
 
 
 @dataclass(frozen=True)
@@ -37,15 +100,18 @@ class RepoInfo:
     gated: str | bool
     siblings: list[RepoSibling]
     tags: list[str]
-    last_modified: str | None
+    last_modified: datetime | None
+    created_at: datetime | None
+    author: str | None
     raw: dict[str, Any] = field(repr=False)
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> RepoInfo:
-        siblings = [RepoSibling(s["rfilename"], s.get("size"), s.get("blobId"), s.get("lfs"))
+        siblings = [RepoSibling(s["rfilename"], s.get("size"), s.get("blobId"), _lfs(s.get("lfs")))
                     for s in data.get("siblings") or []]
         return cls(data["id"], data.get("sha"), bool(data.get("private")), data.get("gated") or False, siblings,
-                   list(data.get("tags") or []), data.get("lastModified"), data)
+                   list(data.get("tags") or []), _datetime(data.get("lastModified")),
+                   _datetime(data.get("createdAt")), data.get("author"), data)
 
 
 ModelInfo = DatasetInfo = RepoInfo
@@ -56,7 +122,7 @@ class RepoFile:
     path: str
     size: int
     blob_id: str
-    lfs: dict[str, Any] | None = None
+    lfs: BlobLfsInfo | None = None
 
 
 @dataclass(frozen=True)
@@ -165,7 +231,7 @@ class HfApi:
         params = {"recursive": str(recursive).lower(), "expand": "false"}
         for item in paginate(url, params=params, headers=build_headers(self._token(token))):
             if item["type"] == "file":
-                yield RepoFile(item["path"], item["size"], item["oid"], item.get("lfs"))
+                yield RepoFile(item["path"], item["size"], item["oid"], _lfs(item.get("lfs")))
             else:
                 yield RepoFolder(item["path"], item["oid"])
 
@@ -176,15 +242,25 @@ class HfApi:
                 if isinstance(item, RepoFile)]
 
     def list_repo_refs(self, repo_id: str, *, repo_type: str | None = None, include_pull_requests: bool = False,
-                       token: str | bool | None = None) -> dict[str, Any]:
+                       token: str | bool | None = None) -> GitRefs:
         params = {"include_prs": "1"} if include_pull_requests else None
-        result: dict[str, Any] = self._get(self._api(repo_type, repo_id, "refs"), token, params)
-        return result
+        data = self._get(self._api(repo_type, repo_id, "refs"), token, params)
+
+        def refs(key: str) -> list[GitRefInfo]:
+            return [GitRefInfo(r["name"], r["ref"], r["targetCommit"]) for r in data.get(key) or []]
+
+        pulls = refs("pullRequests") if include_pull_requests else None
+        return GitRefs(refs("branches"), refs("converts"), refs("tags"), pulls)
 
     def list_repo_commits(self, repo_id: str, *, revision: str | None = None, repo_type: str | None = None,
-                          token: str | bool | None = None) -> list[dict[str, Any]]:
+                          token: str | bool | None = None) -> list[GitCommitInfo]:
+        """Commits reachable from ``revision``, newest first."""
         url = self._api(repo_type, repo_id, "commits", quote(revision or DEFAULT_REVISION, safe=""))
-        return list(paginate(url, headers=build_headers(self._token(token))))
+        return [
+            GitCommitInfo(c["id"], [a.get("user", "") for a in c.get("authors") or []], _datetime(c.get("date")),
+                          c.get("title", ""), c.get("message", ""))
+            for c in paginate(url, headers=build_headers(self._token(token)))
+        ]
 
     # repo management
     def create_repo(self, repo_id: str, *, private: bool | None = None, repo_type: str | None = None,
