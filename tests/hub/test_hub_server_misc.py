@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import stat
 from pathlib import Path
 
@@ -122,3 +124,29 @@ def test_tree_pagination_follows_link_headers(tmp_path: Path, monkeypatch: pytes
     assert client.get("/api/models/alice/paged/tree/main/nope").headers["X-Error-Code"] == "EntryNotFound"
     refs = client.get("/api/models/alice/paged/revision/refs%2Fpr%2F9").headers["X-Error-Code"]
     assert refs == "RevisionNotFound"
+
+
+def test_gc_removes_only_unreferenced_blobs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from embrace.hub.server.app import create_app
+    from embrace.hub.server.sqlite_store import SQLiteStorage
+
+    store = SQLiteStorage(tmp_path / "hub.sqlite3")
+    store.create_user("alice")
+    token = store.create_token("alice")
+    client = TestClient(create_app(tmp_path))
+    auth = {"authorization": f"Bearer {token}"}
+    for name, files in (("keep", ["shared", "kept only"]), ("drop", ["shared", "dropped only"])):
+        assert client.post("/api/repos/create", json={"name": name}, headers=auth).status_code == 200
+        lines = ['{"key": "header", "value": {"summary": "s"}}'] + [
+            f'{{"key": "file", "value": {{"path": "f{i}.txt", "content": "{base64.b64encode(c.encode()).decode()}"}}}}'
+            for i, c in enumerate(files)]
+        assert client.post(f"/api/models/alice/{name}/commit/main", content="\n".join(lines),
+                           headers=auth).status_code == 200
+    assert client.request("DELETE", "/api/repos/delete", json={"name": "drop"}, headers=auth).status_code == 200
+    blobs = {p.name for p in (tmp_path / "blobs").glob("*/*/*")}
+    assert main(["hub", "gc", "--data", str(tmp_path)]) == 0
+    assert "removed 1 unreferenced blob(s)" in capsys.readouterr().out
+    left = {p.name for p in (tmp_path / "blobs").glob("*/*/*")}
+    assert left == blobs - {hashlib.sha256(b"dropped only").hexdigest()}
+    assert client.get("/alice/keep/resolve/main/f0.txt").content == b"shared"
+    assert client.get("/alice/keep/resolve/main/f1.txt").content == b"kept only"

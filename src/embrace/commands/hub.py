@@ -66,6 +66,14 @@ def _grant(args: argparse.Namespace) -> int:
     return 0
 
 
+def _gc(args: argparse.Namespace) -> int:
+    from embrace.hub.server.blobs import BlobStore
+
+    removed, freed = BlobStore(args.data).collect_garbage(_storage(args.data).referenced_blobs())
+    print(f"removed {removed} unreferenced blob(s), freed {freed / 1e6:.1f} MB")
+    return 0
+
+
 def _login(args: argparse.Namespace) -> int:
     from embrace.hub import login
 
@@ -156,6 +164,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     grant.add_argument("--data", required=True)
     grant.add_argument("--repo-type", default="model", choices=["model", "dataset", "space"])
     grant.set_defaults(func=_grant)
+
+    gc = sub.add_parser("gc", help="delete blobs no repo references any more (run while the server is stopped)")
+    gc.add_argument("--data", required=True)
+    gc.set_defaults(func=_gc)
 
     for name, func, text in (("login", _login, "save a token to $HF_HOME/token"),
                              ("whoami", _whoami, "show the user of the saved token")):

@@ -84,3 +84,14 @@ class BlobStore:
         finally:
             with contextlib.suppress(FileNotFoundError):
                 temp.unlink()
+
+    def collect_garbage(self, keep: set[str]) -> tuple[int, int]:
+        """Delete the blobs whose sha256 is not in ``keep``; returns (files removed, bytes freed). Run it while
+        no server writes to this store: an upload in flight is not referenced yet."""
+        removed = freed = 0
+        for blob in (self.root / "blobs").glob("*/*/*"):
+            if blob.is_file() and blob.name not in keep:
+                freed += blob.stat().st_size
+                blob.unlink()
+                removed += 1
+        return removed, freed

@@ -296,6 +296,10 @@ class SQLiteStorage(HubStorage):
         rows = self._query("SELECT size FROM lfs_objects WHERE repo_id=? AND sha256=?", (repo.id, sha256))
         return int(rows[0]["size"]) if rows else None
 
+    def referenced_blobs(self) -> set[str]:
+        rows = self._query("SELECT sha256 FROM files UNION SELECT sha256 FROM lfs_objects")
+        return {r["sha256"] for r in rows}
+
 
 def _apply(files: dict[str, FileEntry], op: Operation) -> None:
     if op.kind == "add":

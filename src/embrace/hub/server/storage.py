@@ -192,3 +192,7 @@ class HubStorage(abc.ABC):
 
     @abc.abstractmethod
     def lfs_object_size(self, repo: Repo, sha256: str) -> int | None: ...
+
+    @abc.abstractmethod
+    def referenced_blobs(self) -> set[str]:
+        """sha256 of every blob some commit or LFS upload of a live repo still references (for garbage collection)."""
