@@ -26,7 +26,7 @@ from embrace.models.gguf import (
 from embrace.models.gguf.convert import gguf_to_hf_config, unpermute_rotary_rows
 from embrace.models.gguf.sentencepiece import merges_from_scores
 
-from ._gguf_helpers import gguf, llama_cpp_permute, tiny_arch_file, write_tiny_llama
+from ._gguf_helpers import gguf, llama_cpp_permute, spm_vocab, tiny_arch_file, write_gguf, write_tiny_llama
 
 transformers = pytest.importorskip("transformers")
 tokenizers = pytest.importorskip("tokenizers")
@@ -314,6 +314,40 @@ def test_tokenizer_json_matches_transformers(tmp_path: Path, variant: str) -> No
         assert tokenizer_config[key] == getattr(reference, key), key
     assert tokenizer_config["add_bos_token"] == reference.add_bos_token
     assert tokenizer_config["chat_template"] == reference.chat_template
+
+
+@pytest.mark.parametrize("arch", ["phi3", "gemma2"])
+def test_sentencepiece_variants_match_transformers(tmp_path: Path, arch: str) -> None:
+    """Phi-3 (prefix from a normalizer) and Gemma (no prefix, respelled space tokens, positional merge order)."""
+    tokens, scores, types = spm_vocab()
+    if arch == "gemma2":
+        tokens[1:3] = ["<bos>", "<eos>"]
+        for token, kind in (("  ", 1), ("   ", 1), ("<pad>", 3), ("<mask>", 3)):
+            tokens.append(token)
+            scores.append(-100.0)
+            types.append(kind)
+    meta = {
+        f"{arch}.context_length": 128,
+        f"{arch}.embedding_length": 64,
+        f"{arch}.block_count": 1,
+        f"{arch}.feed_forward_length": 64,
+        f"{arch}.attention.head_count": 4,
+        "tokenizer.ggml.model": "llama",
+        "tokenizer.ggml.tokens": tokens,
+        "tokenizer.ggml.scores": scores,
+        "tokenizer.ggml.token_type": types,
+        "tokenizer.ggml.bos_token_id": 1,
+        "tokenizer.ggml.eos_token_id": 2,
+        "tokenizer.ggml.unknown_token_id": 0,
+        "tokenizer.ggml.padding_token_id": 0,
+    }
+    write_gguf(tmp_path / "tiny.gguf", arch, meta, {})
+    tokenizer_json, _ = read_gguf_tokenizer(tmp_path / "tiny.gguf")
+    reference = _reference_tokenizer(tmp_path)
+    assert tokenizer_json == json.loads(reference.backend_tokenizer.to_str())
+    ours = tokenizers.Tokenizer.from_str(json.dumps(tokenizer_json))
+    for text in [*TEXTS, "  the   whale", " x"]:
+        assert ours.encode(text).ids == reference(text)["input_ids"], text
 
 
 def test_merges_from_scores_rank_by_merged_token_score() -> None:

@@ -22,6 +22,7 @@ from embrace.models.gguf.tokenizer import (
 )
 
 SPIECE_UNDERLINE = "▁"
+GEMMA_ARCHITECTURES = ("gemma", "gemma2", "gemma3")
 
 
 def merges_from_scores(tokens: list[str], scores: list[float]) -> list[list[str]]:
@@ -48,28 +49,44 @@ def merges_from_scores(tokens: list[str], scores: list[float]) -> list[list[str]
 def sentencepiece_json(meta: dict[str, Any]) -> dict[str, Any]:
     """``tokenizer.json`` dict for a GGUF SentencePiece (``llama``) vocabulary.
 
-    Differs from the Hugging Face reference in one case on purpose: a file with
+    Three shapes, by ``general.architecture``, as the Hugging Face reference builds them:
+
+    * default (Llama, Mistral, ...): ``Metaspace`` pre-tokenizer prepending ``▁`` to the first word;
+    * ``phi3``: the ``▁`` prefix and space replacement come from a normalizer instead (they differ on text
+      starting with spaces);
+    * Gemma: spaces become ``▁`` in a normalizer with nothing prepended, tokens written as runs of real spaces
+      are respelled with ``▁``, and merges are ranked by vocabulary position (Gemma's scores do not follow its
+      merge order).
+
+    Differs from the reference in one case on purpose: a default-shape file with
     ``tokenizer.ggml.add_space_prefix = false`` gets no ``▁`` prepended (llama.cpp's behaviour); the reference
     ignores the flag and always prepends.
     """
+    arch = meta.get("general.architecture")
+    gemma = arch in GEMMA_ARCHITECTURES
     tokens = _tokens(meta)
+    if gemma:
+        tokens = [SPIECE_UNDERLINE * len(t) if " " in t and not t.strip() else t for t in tokens]
     scores = meta.get("tokenizer.ggml.scores")
-    if not isinstance(scores, list) or len(scores) != len(tokens):
+    if gemma:
+        scores = [-float(index) for index in range(len(tokens))]
+    elif not isinstance(scores, list) or len(scores) != len(tokens):
         scores = [0.0] * len(tokens)
     merges = meta.get("tokenizer.ggml.merges")
     merge_pairs = [m.split(" ") for m in merges] if isinstance(merges, list) else merges_from_scores(tokens, scores)
     types = _token_types(meta, len(tokens))
-    prefix = bool(meta.get("tokenizer.ggml.add_space_prefix", True))
+    prefix = bool(meta.get("tokenizer.ggml.add_space_prefix", True)) and not gemma
     vocab = {token: index for index, token in enumerate(tokens)}
 
     specials = {
         meta.get(key)
         for key in ("tokenizer.ggml.bos_token_id", "tokenizer.ggml.eos_token_id", "tokenizer.ggml.unknown_token_id")
     }
+    special_names = {"<unk>", "<bos>", "<eos>", "<pad>", "<mask>"} if gemma else set()
     added = [
         _added_token(i, token, special=kind != TOKEN_USER_DEFINED)
         for i, (token, kind) in enumerate(zip(tokens, types))
-        if kind in (TOKEN_CONTROL, TOKEN_UNKNOWN, TOKEN_USER_DEFINED) or i in specials
+        if kind in (TOKEN_CONTROL, TOKEN_UNKNOWN, TOKEN_USER_DEFINED) or i in specials or token in special_names
     ]
     decoders: list[dict[str, Any]] = [
         {"type": "Replace", "pattern": {"String": SPIECE_UNDERLINE}, "content": " "},
@@ -78,18 +95,30 @@ def sentencepiece_json(meta: dict[str, Any]) -> dict[str, Any]:
     ]
     if prefix:
         decoders.append({"type": "Strip", "content": " ", "start": 1, "stop": 0})
+    replace_spaces = {"type": "Replace", "pattern": {"String": " "}, "content": SPIECE_UNDERLINE}
+    normalizer: dict[str, Any] | None = None
+    pre_tokenizer: dict[str, Any] | None
+    if gemma:
+        normalizer = replace_spaces
+        pre_tokenizer = {"type": "Split", "pattern": {"String": " "}, "behavior": "MergedWithPrevious", "invert": False}
+    elif arch == "phi3":
+        prepend = [{"type": "Prepend", "prepend": SPIECE_UNDERLINE}] if prefix else []
+        normalizer = {"type": "Sequence", "normalizers": [*prepend, replace_spaces]}
+        pre_tokenizer = None
+    else:
+        pre_tokenizer = {
+            "type": "Metaspace",
+            "replacement": SPIECE_UNDERLINE,
+            "prepend_scheme": "first" if prefix else "never",
+            "split": False,
+        }
     return {
         "version": "1.0",
         "truncation": None,
         "padding": None,
         "added_tokens": added,
-        "normalizer": None,
-        "pre_tokenizer": {
-            "type": "Metaspace",
-            "replacement": SPIECE_UNDERLINE,
-            "prepend_scheme": "first" if prefix else "never",
-            "split": False,
-        },
+        "normalizer": normalizer,
+        "pre_tokenizer": pre_tokenizer,
         "post_processor": _post_processor(
             meta, tokens, _add_bos_default(meta), bool(meta.get("tokenizer.ggml.add_eos_token"))
         ),
@@ -97,7 +126,7 @@ def sentencepiece_json(meta: dict[str, Any]) -> dict[str, Any]:
         "model": {
             "type": "BPE",
             "dropout": None,
-            "unk_token": None,
+            "unk_token": "<unk>" if gemma and "<unk>" in vocab else None,
             "continuing_subword_prefix": None,
             "end_of_word_suffix": None,
             "fuse_unk": True,
