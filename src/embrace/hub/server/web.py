@@ -8,7 +8,7 @@ import re
 from starlette.responses import HTMLResponse
 
 from embrace.hub.server.context import URL_PREFIX, HubContext, HubError, Principal
-from embrace.hub.server.write_routes import readme_of
+from embrace.hub.server.storage import Repo
 
 _STYLE = """body{font-family:system-ui,sans-serif;max-width:960px;margin:2rem auto;padding:0 1rem;color:#222}
 a{color:#2456c7;text-decoration:none}table{border-collapse:collapse;width:100%}td{padding:.25rem .5rem;
@@ -72,3 +72,12 @@ def repo_page(ctx: HubContext, repo_type: str, repo_id: str) -> HTMLResponse:
             f"<small>{sha[:10]}</small></h1>{card}<h2>Files</h2><table>{rows}</table>"
             f"<p>Download: <code>embrace download {html.escape(repo.repo_id)}</code></p>")
     return _page(repo.repo_id, body)
+
+
+def readme_of(ctx: HubContext, repo: Repo) -> str | None:
+    """The README.md of ``main``, for the web page."""
+    sha = ctx.storage.resolve(repo, "main")
+    entry = ctx.storage.get_file(repo, sha, "README.md") if sha else None
+    if entry is None or entry.size > 1 << 20:
+        return None
+    return ctx.blobs.path(entry.sha256).read_text("utf-8", "replace")

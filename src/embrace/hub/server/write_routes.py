@@ -25,8 +25,16 @@ from embrace.hub.server.context import (
     validate_name,
     validate_path,
 )
-from embrace.hub.server.read_routes import tree_items
-from embrace.hub.server.storage import FileEntry, Operation, Repo
+from embrace.hub.server.storage import (
+    EntryMissingError,
+    FileEntry,
+    Operation,
+    ParentMismatchError,
+    RefExistsError,
+    Repo,
+    RepoExistsError,
+    RevisionMissingError,
+)
 
 LFS_THRESHOLD = 10 * 1024 * 1024
 LFS_PATTERNS = ("*.7z", "*.arrow", "*.bin", "*.bz2", "*.ckpt", "*.ftz", "*.gguf", "*.gz", "*.h5", "*.joblib",
@@ -81,8 +89,6 @@ async def create_repo(ctx: HubContext, request: Request) -> Response:
     url = f"{base_url(request)}/{URL_PREFIX[repo_type]}{namespace}/{name}"
     ctx.check_write(namespace, principal)
     private = bool(body.get("private")) or body.get("visibility") == "private"
-    from embrace.hub.server.storage import RepoExistsError
-
     entry = _regular_entry(ctx, ".gitattributes", GITATTRIBUTES)
     try:
         repo = ctx.storage.create_repo(repo_type, namespace, name, private=private, author=user,
@@ -197,8 +203,6 @@ def _parse_ndjson(ctx: HubContext, repo: Repo, body: bytes) -> tuple[dict[str, A
 
 
 async def commit(ctx: HubContext, request: Request, repo_type: str, repo_id: str, rev: str) -> Response:
-    from embrace.hub.server.storage import EntryMissingError, ParentMismatchError, RevisionMissingError
-
     principal = ctx.principal(request)
     repo = ctx.repo_for_write(repo_type, repo_id, principal)
     body = bytearray()
@@ -284,8 +288,6 @@ async def lfs_verify(ctx: HubContext, request: Request, repo_type: str, repo_id:
 
 async def create_branch_or_tag(ctx: HubContext, request: Request, repo_type: str, repo_id: str,
                                kind: str, name: str) -> Response:
-    from embrace.hub.server.storage import RefExistsError
-
     repo = ctx.repo_for_write(repo_type, repo_id, ctx.principal(request))
     body = await _json(request)
     if kind == "tag":  # POST /tag/{rev} with {"tag": name}
@@ -303,8 +305,6 @@ async def create_branch_or_tag(ctx: HubContext, request: Request, repo_type: str
 
 def delete_branch_or_tag(ctx: HubContext, request: Request, repo_type: str, repo_id: str,
                          kind: str, name: str) -> Response:
-    from embrace.hub.server.storage import RevisionMissingError
-
     repo = ctx.repo_for_write(repo_type, repo_id, ctx.principal(request))
     if kind == "branch" and name == "main":
         raise HubError(403, "", "The main branch cannot be deleted.")
@@ -313,15 +313,3 @@ def delete_branch_or_tag(ctx: HubContext, request: Request, repo_type: str, repo
     except RevisionMissingError as exc:
         raise HubError(404, "RevisionNotFound", str(exc)) from exc
     return JSONResponse({})
-
-
-def readme_of(ctx: HubContext, repo: Repo) -> str | None:
-    """The README.md of ``main``, for the web page."""
-    sha = ctx.storage.resolve(repo, "main")
-    entry = ctx.storage.get_file(repo, sha, "README.md") if sha else None
-    if entry is None or entry.size > 1 << 20:
-        return None
-    return ctx.blobs.path(entry.sha256).read_text("utf-8", "replace")
-
-
-__all__ = ["GITATTRIBUTES", "readme_of", "tree_items"]
