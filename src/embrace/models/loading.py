@@ -177,7 +177,7 @@ def _read_safetensor(path: Path, data_start: int, info: dict[str, Any]) -> torch
     if nbytes != end - start:
         raise CheckpointError(f"{path}: a tensor's byte size does not match its shape {info['shape']} ({info['dtype']})")
     if nbytes:
-        view = memoryview(tensor.view(-1).view(torch.uint8).numpy())
+        view = tensor.view(-1).view(torch.uint8).numpy().data  # a writable memoryview on the tensor
         with path.open("rb") as handle:
             handle.seek(data_start + start)
             if handle.readinto(view) != nbytes:

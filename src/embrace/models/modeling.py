@@ -339,7 +339,7 @@ class PreTrainedModel(nn.Module):
         """Save to a temp folder and upload it as one commit (needs the hub client)."""
         import tempfile
 
-        from embrace.hub import push_folder_to_hub  # type: ignore[attr-defined]
+        from embrace.hub import push_folder_to_hub
 
         with tempfile.TemporaryDirectory() as tmp:
             self.save_pretrained(tmp)
