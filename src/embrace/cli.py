@@ -38,7 +38,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    # argparse cannot put positionals after options into a nargs="*" positional ("run TASK --model M text text");
+    # hand such leftovers to a command's `inputs` list
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        if isinstance(getattr(args, "inputs", None), list) and not any(e.startswith("-") for e in extra):
+            args.inputs += extra
+        else:
+            parser.error(f"unrecognized arguments: {' '.join(extra)}")
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
