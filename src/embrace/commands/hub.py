@@ -125,9 +125,15 @@ def _download(args: argparse.Namespace) -> int:
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    hub = subparsers.add_parser("hub", help="run a self-hosted hub server, manage users, log in, upload",
-                                description="Hub server and client commands. Uploads with the huggingface_hub "
-                                            "client to this server need HF_HUB_DISABLE_XET=1.")
+    hub = subparsers.add_parser(
+        "hub", help="run a self-hosted hub server, manage users, log in, upload",
+        description="Hub server and client commands. Uploads with the huggingface_hub client to this server need "
+                    "HF_HUB_DISABLE_XET=1.", formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="examples:\n"
+               "  embrace hub adduser alice --data ./hubdata --org acme   # prints alice's write token\n"
+               "  embrace hub serve --data ./hubdata --port 8080\n"
+               "  HF_ENDPOINT=http://127.0.0.1:8080 HF_TOKEN=hf_... embrace hub upload alice/model ./ckpt\n"
+               "  HF_ENDPOINT=http://127.0.0.1:8080 HF_HUB_DISABLE_XET=1 python train_and_push.py")
     sub = hub.add_subparsers(dest="hub_command", metavar="HUB_COMMAND")
 
     serve = sub.add_parser("serve", help="serve a Hugging Face Hub compatible server over HTTP")
@@ -189,7 +195,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     upload.add_argument("--endpoint")
     upload.set_defaults(func=_upload)
 
-    download = subparsers.add_parser("download", help="download a repo or some of its files into the HF cache")
+    download = subparsers.add_parser(
+        "download", help="download a repo or some of its files into the HF cache",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="examples:\n"
+               "  embrace download sentence-transformers/all-MiniLM-L6-v2 --include '*.json' '*.safetensors'\n"
+               "  embrace download acme/tiny-model config.json --revision v1.0\n"
+               "  embrace download acme/tiny-data --repo-type dataset --local-dir ./data")
     download.add_argument("repo_id")
     download.add_argument("filenames", nargs="*", help="only these files (default: the whole repo)")
     download.add_argument("--repo-type", default="model", choices=["model", "dataset", "space"])
