@@ -124,3 +124,14 @@ def test_generator_and_interleave_streams() -> None:
     assert list(renamed) == [{"x": 1}, {"x": 2}, {"x": 3}]
     as_torch = next(iter(a.with_format("torch")))
     assert int(as_torch["v"]) == 0 and as_torch["v"].dtype.is_floating_point is False
+
+
+def test_map_whose_first_rows_are_all_none_gets_the_later_type() -> None:
+    """The reference raises TypeError when the first 1000 written values are None; we rewrite with the real type."""
+    ds = ed.Dataset.from_dict({"x": list(range(3000))})
+    mapped = ds.map(lambda b: {"y": [None if v < 1500 else [1.5] for v in b["x"]],
+                               "z": [[] if v < 2000 else [v] for v in b["x"]]}, batched=True, batch_size=500)
+    assert mapped[0] == {"x": 0, "y": None, "z": []}
+    assert mapped[2500] == {"x": 2500, "y": [1.5], "z": [2500]}
+    assert ed.Features(mapped.features).to_dict()["z"] == {"feature": {"dtype": "int64", "_type": "Value"},
+                                                           "_type": "List"}

@@ -98,6 +98,7 @@ class ArrowWriter:
         self._sink: Any = None
         self._writer: pa.ipc.RecordBatchStreamWriter | None = None
         self.num_rows = 0
+        self._upgrades = 0
 
     def _open(self, schema: pa.Schema) -> None:
         os.makedirs(os.path.dirname(self.path) or ".", exist_ok=True)
@@ -117,6 +118,8 @@ class ArrowWriter:
         assert self.schema is not None and self._writer is not None
         table = table.select(self.schema.names) if table.schema.names != self.schema.names else table
         if not table.schema.equals(self.schema, check_metadata=False):
+            if self._needs_upgrade(table.schema):
+                self._upgrade(table.schema)
             try:
                 table = table.cast(self.schema)
             except (pa.ArrowException, ValueError) as exc:
@@ -126,6 +129,29 @@ class ArrowWriter:
                 ) from exc
         self._writer.write_table(table.replace_schema_metadata(self.schema.metadata))
         self.num_rows += table.num_rows
+
+    def _needs_upgrade(self, schema: pa.Schema) -> bool:
+        assert self.schema is not None
+        return any(_has_null(f.type) and not _has_null(schema.field(f.name).type) for f in self.schema)
+
+    def _upgrade(self, schema: pa.Schema) -> None:
+        """Earlier rows were all None (type null): rewrite them with the concrete types seen now."""
+        assert self.schema is not None and self._writer is not None
+        fields = [schema.field(f.name) if _has_null(f.type) else f for f in self.schema]
+        features = Features.from_arrow_schema(pa.schema(fields))
+        new_schema = pa.schema(fields, metadata=features.arrow_schema.metadata)
+        self._writer.close()
+        self._sink.close()
+        old_path, old_rows = self.tmp_path, self.num_rows
+        written = read_arrow_file(old_path)
+        self._upgrades += 1
+        self.tmp_path = f"{self.path}{INCOMPLETE_MARK}{os.getpid()}-{self._upgrades}"
+        self._open(new_schema)
+        self.features = features
+        for batch in written.cast(new_schema).to_batches():
+            self._writer.write_batch(batch)  # type: ignore[union-attr]
+        os.remove(old_path)
+        self.num_rows = old_rows
 
     def finalize(self) -> str:
         """Close the file and rename it into place; returns the final path."""
@@ -150,6 +176,16 @@ class ArrowWriter:
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
         if exc_type is not None:
             self.abort()
+
+
+def _has_null(pa_type: pa.DataType) -> bool:
+    if pa.types.is_null(pa_type):
+        return True
+    if pa.types.is_list(pa_type) or pa.types.is_large_list(pa_type) or pa.types.is_fixed_size_list(pa_type):
+        return _has_null(pa_type.value_type)
+    if pa.types.is_struct(pa_type):
+        return any(_has_null(pa_type.field(i).type) for i in range(pa_type.num_fields))
+    return False
 
 
 def write_table_atomic(path: str | os.PathLike[str], table: pa.Table, max_chunksize: int = 10_000) -> str:
