@@ -28,7 +28,7 @@ def _serve(handler: type[BaseHTTPRequestHandler]) -> tuple[ThreadingHTTPServer, 
 
 @pytest.fixture
 def cdn_and_hub(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[dict[str, list[str | None]]]:
-    seen: dict[str, list[str | None]] = {"cdn_auth": [], "hub_auth": []}
+    seen: dict[str, list[str | None]] = {"cdn_auth": [], "hub_auth": [], "failed": []}
 
     class Cdn(BaseHTTPRequestHandler):
         def log_message(self, *args: object) -> None:
@@ -49,6 +49,12 @@ def cdn_and_hub(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[dic
 
         def do_HEAD(self) -> None:
             seen["hub_auth"].append(self.headers.get("authorization"))
+            if self.path.endswith("/flaky.bin") and len(seen["failed"]) < 2:  # the first two HEADs get 503
+                seen["failed"].append(self.path)
+                self.send_response(503)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
             if self.path.endswith("/plain.txt"):  # not a hub: no X-Repo-Commit
                 self.send_response(200)
                 self.send_header("Content-Length", "3")
@@ -87,3 +93,9 @@ def test_cross_origin_redirect_keeps_the_token_on_the_hub(cdn_and_hub: dict[str,
 def test_a_server_without_hub_headers_is_reported(cdn_and_hub: dict[str, list[str | None]]) -> None:
     with pytest.raises(LocalEntryNotFoundError, match="X-Repo-Commit"):
         hf_hub_download("acme/cdn-model", "plain.txt")
+
+
+def test_transient_hub_errors_are_retried_when_nothing_is_cached(cdn_and_hub: dict[str, list[str | None]]) -> None:
+    path = Path(hf_hub_download("acme/cdn-model", "flaky.bin"))
+    assert path.read_bytes() == DATA
+    assert len(cdn_and_hub["failed"]) == 2 and len(cdn_and_hub["hub_auth"]) == 3  # two 503s, then success

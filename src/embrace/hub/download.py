@@ -44,6 +44,7 @@ _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _SHA1 = re.compile(r"^[0-9a-f]{40}$")
 _CHUNK = 1024 * 1024
 _MAX_RESUMES = 5
+_HEAD_ATTEMPTS = 4
 
 
 @dataclass(frozen=True)
@@ -270,10 +271,11 @@ def hf_hub_download(
     url = hf_hub_url(repo_id, filename, repo_type=repo_type, revision=revision, endpoint=hub)
     if local_files_only or is_offline():
         return _from_cache_or_raise(repo_path, revision, filename, None, offline=True)
+    commit_cached = resolve_commit(repo_path, revision)
+    in_cache = commit_cached is not None and (repo_path / "snapshots" / commit_cached / filename).exists()
     try:
-        meta = get_hf_file_metadata(
-            url, token=token, timeout=etag_timeout or default_etag_timeout(), endpoint=hub
-        )
+        meta = _metadata_with_retry(url, token=token, timeout=etag_timeout or default_etag_timeout(), endpoint=hub,
+                                    attempts=1 if in_cache else _HEAD_ATTEMPTS)
     except errors.RemoteEntryNotFoundError as exc:
         commit = _commit_from_error(exc)
         if commit:
@@ -299,6 +301,26 @@ def hf_hub_download(
     _fetch_blob(meta, blob, lock, token=token, hub=hub, label=filename if progress else None)
     link_snapshot_file(blob, pointer)
     return str(pointer)
+
+
+def _is_transient(exc: Exception) -> bool:
+    if isinstance(exc, httpx.TransportError):
+        return True
+    return isinstance(exc, errors.HubHTTPError) and (exc.status_code in (408, 429) or (exc.status_code or 0) >= 500)
+
+
+def _metadata_with_retry(url: str, *, token: str | bool | None, timeout: float, endpoint: str,
+                         attempts: int) -> HfFileMetadata:
+    """HEAD with back-off on transient failures (timeouts, 408/429/5xx), used when nothing is cached to fall
+    back on; a cached file is served at once instead."""
+    for attempt in range(attempts):
+        try:
+            return get_hf_file_metadata(url, token=token, timeout=timeout, endpoint=endpoint)
+        except (errors.HubHTTPError, httpx.TransportError) as exc:
+            if attempt == attempts - 1 or not _is_transient(exc):
+                raise
+            time.sleep(0.25 * 2**attempt)
+    raise AssertionError("unreachable")
 
 
 def _commit_from_error(exc: errors.HubHTTPError) -> str | None:
