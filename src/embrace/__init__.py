@@ -24,6 +24,16 @@ _LAZY: dict[str, str] = {
     "AutoModelForCausalLM": "embrace.models.auto",
     "AutoModelForSeq2SeqLM": "embrace.models.auto",
     "PreTrainedModel": "embrace.models.modeling",
+    # causal LMs and generation
+    "LlamaConfig": "embrace.models.llama", "LlamaForCausalLM": "embrace.models.llama",
+    "MistralConfig": "embrace.models.llama", "MistralForCausalLM": "embrace.models.llama",
+    "Qwen2Config": "embrace.models.llama", "Qwen2ForCausalLM": "embrace.models.llama",
+    "GPT2Config": "embrace.models.gpt2", "GPT2LMHeadModel": "embrace.models.gpt2",
+    "DynamicCache": "embrace.models.cache", "StaticCache": "embrace.models.cache",
+    "GenerationConfig": "embrace.generation.config",
+    "LogitsProcessor": "embrace.generation.logits", "LogitsProcessorList": "embrace.generation.logits",
+    "StoppingCriteria": "embrace.generation.stopping", "StoppingCriteriaList": "embrace.generation.stopping",
+    "TextStreamer": "embrace.generation.streamers", "TextIteratorStreamer": "embrace.generation.streamers",
     # tokenizers
     "AutoTokenizer": "embrace.tokenization",
     "PreTrainedTokenizer": "embrace.tokenization",

@@ -8,9 +8,10 @@ from typing import Any
 import pytest
 import torch
 import transformers
-from tests.models.causal_parity import VOCAB, max_logit_diff, padded_batch, save_reference
 
 from embrace.models.auto import AutoModelForCausalLM
+
+from .causal_parity import VOCAB, max_logit_diff, padded_batch, save_reference
 
 SMALL = dict(vocab_size=VOCAB, hidden_size=32, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
              intermediate_size=64, max_position_embeddings=64, pad_token_id=0, bos_token_id=1, eos_token_id=2)

@@ -208,7 +208,7 @@ def generate(model: Any, input_ids: torch.Tensor | None = None, attention_mask: 
         if tokenizer is None:
             raise GenerationConfigError("stop_strings needs the tokenizer: call generate(..., tokenizer=tokenizer)")
         criteria.append(StopStringCriteria(tokenizer, config.stop_strings, prompt_len))
-    processors = build_processors(config, prompt_len, logits_processor)
+    processors = build_processors(config, prompt_len, logits_processor, attention_mask)
     if (config.num_beams or 1) > 1:
         if streamer is not None:
             raise GenerationConfigError("streaming is not available with beam search (num_beams > 1)")

@@ -113,17 +113,30 @@ class TypicalLogitsWarper(LogitsProcessor):
 
 
 class RepetitionPenaltyLogitsProcessor(LogitsProcessor):
-    """Divide positive (multiply negative) scores of tokens already in the sequence by ``penalty``."""
+    """Divide positive (multiply negative) scores of tokens already in the sequence by ``penalty``.
 
-    def __init__(self, penalty: float) -> None:
+    ``padding_lengths`` (batch,): left-padding tokens to skip per row, so pad ids are not penalised.
+    """
+
+    def __init__(self, penalty: float, padding_lengths: torch.Tensor | None = None) -> None:
         if not penalty > 0:
             raise ValueError(f"repetition_penalty must be a strictly positive float, got {penalty}")
         self.penalty = penalty
+        self.padding_lengths = padding_lengths
 
     def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
-        seen = torch.gather(scores, 1, input_ids)
+        vocab = scores.shape[-1]
+        input_ids = input_ids.clamp(max=vocab)
+        if self.padding_lengths is not None:
+            pads = self.padding_lengths.to(input_ids.device)
+            if pads.shape[0] != input_ids.shape[0]:  # rows expanded for beams / return sequences
+                pads = pads.repeat_interleave(input_ids.shape[0] // pads.shape[0])
+            positions = torch.arange(input_ids.shape[1], device=input_ids.device)
+            input_ids = input_ids.masked_fill(positions[None, :] < pads[:, None], vocab)
+        padded = torch.nn.functional.pad(scores, (0, 1))  # column `vocab` absorbs the skipped ids
+        seen = torch.gather(padded, 1, input_ids)
         seen = torch.where(seen < 0, seen * self.penalty, seen / self.penalty)
-        return scores.scatter(1, input_ids, seen)
+        return padded.scatter(1, input_ids, seen)[..., :vocab]
 
 
 class NoRepeatNGramLogitsProcessor(LogitsProcessor):
@@ -211,11 +224,13 @@ class LogitNormalization(LogitsProcessor):
 
 
 def build_processors(config: GenerationConfig, prompt_length: int,
-                     extra: Iterable[LogitsProcessor] | None = None) -> LogitsProcessorList:
+                     extra: Iterable[LogitsProcessor] | None = None,
+                     attention_mask: torch.Tensor | None = None) -> LogitsProcessorList:
     """The processors a resolved ``config`` asks for, in the reference's order, then the user's ``extra`` ones."""
     out = LogitsProcessorList()
     if config.repetition_penalty not in (None, 1.0):
-        out.append(RepetitionPenaltyLogitsProcessor(float(config.repetition_penalty)))
+        pads = (attention_mask != 0).int().argmax(dim=1) if attention_mask is not None else None
+        out.append(RepetitionPenaltyLogitsProcessor(float(config.repetition_penalty), pads))
     if config.no_repeat_ngram_size:
         out.append(NoRepeatNGramLogitsProcessor(config.no_repeat_ngram_size))
     if config.bad_words_ids is not None:

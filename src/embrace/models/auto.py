@@ -161,3 +161,5 @@ def _causal_family(module: str, prefix: str) -> Family:
 register_family("llama", _causal_family("embrace.models.llama", "Llama"))
 register_family("mistral", _causal_family("embrace.models.llama", "Mistral"))
 register_family("qwen2", _causal_family("embrace.models.llama", "Qwen2"))
+register_family("gpt2", Family("embrace.models.gpt2", "GPT2Config",
+                                {"base": "GPT2Model", "causal-lm": "GPT2LMHeadModel"}))
