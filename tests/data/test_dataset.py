@@ -135,3 +135,17 @@ def test_map_whose_first_rows_are_all_none_gets_the_later_type() -> None:
     assert mapped[2500] == {"x": 2500, "y": [1.5], "z": [2500]}
     assert ed.Features(mapped.features).to_dict()["z"] == {"feature": {"dtype": "int64", "_type": "Value"},
                                                            "_type": "List"}
+
+
+def test_take_skip_to_iterable_and_class_encode_after_select() -> None:
+    ds = ed.Dataset.from_dict({"v": list(range(10)), "lab": list("abcabcabcd")})
+    assert ds.take(3)["v"] == [0, 1, 2] and ds.skip(8)["v"] == [8, 9]
+    assert ds.shuffle(seed=0).take(2)["v"] == ds.shuffle(seed=0)["v"][:2]
+    stream = ds.to_iterable_dataset(num_shards=3)
+    assert stream.n_shards == 3 and [r["v"] for r in stream] == list(range(10))
+    encoded = ds.select([0, 1, 3]).class_encode_column("lab")  # "c" and "d" exist only outside the selection
+    assert encoded.features["lab"].names == ["a", "b"] and encoded["lab"] == [0, 1, 0]
+    frame = ds.to_pandas()
+    typed = ed.Dataset.from_pandas(frame, features=ed.Features({"v": ed.Value("int32"),
+                                                                "lab": ed.ClassLabel(names=list("abcd"))}))
+    assert typed["lab"][:4] == [0, 1, 2, 0] and typed.features["v"].dtype == "int32"

@@ -149,7 +149,7 @@ class ArrowWriter:
         self._open(new_schema)
         self.features = features
         for batch in written.cast(new_schema).to_batches():
-            self._writer.write_batch(batch)  # type: ignore[union-attr]
+            self._writer.write_batch(batch)
         os.remove(old_path)
         self.num_rows = old_rows
 

@@ -63,11 +63,9 @@ class Dataset:
     @classmethod
     def from_pandas(cls, df: pd.DataFrame, features: Features | None = None, info: Any = None,
                     split: str | None = None, preserve_index: bool | None = None) -> Dataset:
-        schema = features.arrow_schema if features is not None else None
-        table = pa.Table.from_pandas(df, schema=schema, preserve_index=preserve_index)
-        table = table.replace_schema_metadata(None)
-        features = features or Features.from_arrow_schema(table.schema)
-        return cls(with_features_metadata(table, features), features=features, split=split)
+        table = pa.Table.from_pandas(df, preserve_index=preserve_index).replace_schema_metadata(None)
+        ds = cls(table, features=Features.from_arrow_schema(table.schema), split=split)
+        return ds.cast(features) if features is not None else ds
 
     @classmethod
     def from_generator(cls, generator: Callable[..., Any], features: Features | None = None,
@@ -348,6 +346,25 @@ class Dataset:
 
         return train_test_split(self, test_size, train_size, shuffle, stratify_by_column, seed, generator)
 
+    def take(self, n: int) -> Dataset:
+        """The first ``n`` rows."""
+        return self.select(range(min(n, len(self)))) if self._indices is None else self.select(list(range(n)))
+
+    def skip(self, n: int) -> Dataset:
+        """All rows after the first ``n``."""
+        import numpy as np
+
+        return self.select(np.arange(min(n, len(self)), len(self)))
+
+    def to_iterable_dataset(self, num_shards: int = 1) -> Any:
+        """A streaming view of this dataset split into ``num_shards`` contiguous shards (for DataLoader workers)."""
+        from embrace.data.iterable import IterableDataset
+
+        def shard(index: int) -> Callable[[], Iterator[dict[str, Any]]]:
+            return lambda: iter(self.shard(num_shards, index, contiguous=True).with_format(None))
+
+        return IterableDataset([shard(i) for i in range(num_shards)], self._features, self._split)
+
     def flatten_indices(self, **_: Any) -> Dataset:
         """Materialise the indices mapping into a new table (contiguous reads afterwards)."""
         if self._indices is None:
@@ -444,9 +461,10 @@ class Dataset:
         self._check_columns([column])
         if isinstance(self._features[column], ClassLabel):
             return self
-        values = self.unique(column)
+        base = self.flatten_indices()  # the table may hold rows outside this selection with other labels
+        values = base.unique(column)
         names = sorted(str(v) for v in values if include_nulls or v is not None)
-        return self.cast_column(column, ClassLabel(names=names))
+        return base.cast_column(column, ClassLabel(names=names))
 
     # ---------------------------------------------------------------- transforms (see transforms.py)
     def map(self, function: Callable[..., Any] | None = None, with_indices: bool = False, with_rank: bool = False,
