@@ -54,70 +54,89 @@ def digamma(x: float) -> float:
     return result - (127.0 / 30720.0) * xx4 * xx4
 
 
-def _log_sum_exp(x: float, y: float) -> float:
-    vmin, vmax = (y, x) if x > y else (x, y)
-    if vmax > vmin + 50.0:
-        return vmax
-    return vmax + math.log(math.exp(vmin - vmax) + 1.0)
-
-
 class _Model:
-    """A scored piece list with the lookups a lattice needs (the reference's ``Unigram::from``)."""
+    """A scored piece list with the lookups a lattice needs (the reference's ``Unigram::from``).
 
-    def __init__(self, pieces: list[Piece], max_len: int) -> None:
+    ``lookup`` maps every prefix of every piece to the piece's id, or -1 for a prefix that is not itself a
+    piece, so scanning a word stops as soon as no longer piece can match (the reference walks a trie).
+    """
+
+    def __init__(self, pieces: list[Piece]) -> None:
         self.pieces = pieces
-        self.index = {piece: i for i, (piece, _) in enumerate(pieces)}
-        finite = [s for _, s in pieces if s == s]
+        self.scores = [s for _, s in pieces]
+        lookup: dict[str, int] = {}
+        for i, (piece, _) in enumerate(pieces):
+            for k in range(1, len(piece)):
+                lookup.setdefault(piece[:k], -1)
+            lookup[piece] = i
+        self.lookup = lookup
+        finite = [s for s in self.scores if s == s]
         self.min_score = min(finite) if finite else math.inf
         self.unk_score = self.min_score - _UNK_PENALTY
-        self.max_len = max(max_len, max((len(p) for p, _ in pieces), default=1))
 
     def edges(self, text: str) -> list[Edge]:
-        """Lattice nodes of ``text``: every vocabulary piece at every position, plus an unk node (id 0) where
-        no single-character piece exists."""
-        index, pieces = self.index, self.pieces
+        """Lattice nodes of ``text`` ordered by begin, then length: every vocabulary piece at every position,
+        plus an unk node (id 0) where no single-character piece exists."""
+        lookup, scores, unk_score = self.lookup, self.scores, self.unk_score
         out: list[Edge] = []
         n = len(text)
         for begin in range(n):
             has_single = False
-            for end in range(begin + 1, min(n, begin + self.max_len) + 1):
-                pid = index.get(text[begin:end])
-                if pid is not None:
-                    out.append((begin, end, pid, pieces[pid][1]))
+            end = begin + 1
+            while end <= n:
+                pid = lookup.get(text[begin:end])
+                if pid is None:
+                    break
+                if pid >= 0:
+                    out.append((begin, end, pid, scores[pid]))
                     if end == begin + 1:
                         has_single = True
+                end += 1
             if not has_single:
-                out.append((begin, begin + 1, 0, self.unk_score))
+                out.append((begin, begin + 1, 0, unk_score))
         return out
 
 
 def _forward_backward(edges: list[Edge], n: int, freq: float, expected: list[float]) -> float:
-    """Adds ``freq`` times each node's marginal to ``expected[id]``; returns ``freq * log Z``."""
+    """Adds ``freq`` times each node's marginal to ``expected[id]``; returns ``freq * log Z``.
+
+    Log-sums accumulate node by node in the reference's order (``_log_sum_exp`` inlined for speed).
+    """
     ends: list[list[Edge]] = [[] for _ in range(n + 1)]
     begins: list[list[Edge]] = [[] for _ in range(n + 1)]
     for edge in edges:
         begins[edge[0]].append(edge)
         ends[edge[1]].append(edge)
+    log, exp = math.log, math.exp
     alpha = [0.0] * (n + 1)  # log-sum of all paths from bos up to position i
     for pos in range(1, n + 1):
-        acc = 0.0
-        first = True
-        for b, _, _, s in ends[pos]:
+        nodes = ends[pos]
+        acc = nodes[0][3] + alpha[nodes[0][0]]
+        for b, _, _, s in nodes[1:]:
             v = s + alpha[b]
-            acc = v if first else _log_sum_exp(acc, v)
-            first = False
+            if acc > v:
+                if acc <= v + 50.0:
+                    acc += log(exp(v - acc) + 1.0)
+            elif v > acc + 50.0:
+                acc = v
+            else:
+                acc = v + log(exp(acc - v) + 1.0)
         alpha[pos] = acc
     beta = [0.0] * (n + 1)  # log-sum of all paths from position i to eos
     for pos in range(n - 1, -1, -1):
-        acc = 0.0
-        first = True
-        for _, end, _, s in begins[pos]:
+        nodes = begins[pos]
+        acc = nodes[0][3] + beta[nodes[0][1]]
+        for _, end, _, s in nodes[1:]:
             v = s + beta[end]
-            acc = v if first else _log_sum_exp(acc, v)
-            first = False
+            if acc > v:
+                if acc <= v + 50.0:
+                    acc += log(exp(v - acc) + 1.0)
+            elif v > acc + 50.0:
+                acc = v
+            else:
+                acc = v + log(exp(acc - v) + 1.0)
         beta[pos] = acc
     z = alpha[n]
-    exp = math.exp
     for b, end, pid, s in edges:
         expected[pid] += freq * exp(alpha[b] + s + beta[end] - z)
     return freq * z
@@ -216,18 +235,18 @@ class UnigramTrainer:
         desired = self.vocab_size * 11 // 10
         expected_loops = int((math.log(desired) - math.log(len(pieces))) / math.log(self.shrinking_factor)) + 1
         progress = Progress(self.show_progress, max(expected_loops, 1) * self.n_sub_iterations, "EM training")
-        model = _Model(pieces, self.max_piece_length)
+        model = _Model(pieces)
         try:
             while True:
                 for _ in range(self.n_sub_iterations):
                     expected = self._e_step(model, sentences)
                     pieces = self._m_step(pieces, expected)
-                    model = _Model(pieces, self.max_piece_length)
+                    model = _Model(pieces)
                     progress.update()
                 if len(pieces) <= desired:
                     break
                 pieces = self._prune(model, pieces, sentences)
-                model = _Model(pieces, self.max_piece_length)
+                model = _Model(pieces)
         finally:
             progress.close()
         return self._finalize(model, required)
