@@ -58,6 +58,19 @@ _LAZY: dict[str, str] = {
     "HfApi": "embrace.hub",
     # pipelines
     "pipeline": "embrace.pipelines",
+    # training
+    "Trainer": "embrace.training.trainer",
+    "TrainingArguments": "embrace.training.arguments",
+    "TrainerCallback": "embrace.training.callbacks",
+    "EarlyStoppingCallback": "embrace.training.callbacks",
+    "EvalPrediction": "embrace.training.trainer",
+    "DataCollatorWithPadding": "embrace.training.collators",
+    "DataCollatorForLanguageModeling": "embrace.training.collators",
+    "DataCollatorForSeq2Seq": "embrace.training.collators",
+    "DataCollatorForTokenClassification": "embrace.training.collators",
+    "default_data_collator": "embrace.training.collators",
+    "get_scheduler": "embrace.training.schedules",
+    "set_seed": "embrace.training.trainer",
 }
 
 

@@ -1,0 +1,571 @@
+"""The ``Trainer``: a training loop you can read, with evaluation, prediction, checkpoints and exact resume.
+
+Extension points: callbacks (``TrainerCallback`` events) and overriding ``compute_loss``. Gradient accumulation
+weights every loss item equally across the accumulated micro-batches (label tokens for token-level losses,
+examples otherwise), so ``k`` micro-batches of ``b`` give the loss and gradients of one batch of ``k * b``.
+Data order comes from a private generator seeded with ``data_seed`` (or ``seed``) plus the epoch, so a resumed run
+sees exactly the batches the uninterrupted run would have.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import inspect
+import math
+import random
+import re
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import DataLoader
+
+from embrace.training import checkpointing as ckpt
+from embrace.training.arguments import TrainingArguments
+from embrace.training.callbacks import (
+    CallbackHandler,
+    JsonlLoggingCallback,
+    PrinterCallback,
+    ProgressCallback,
+    TensorBoardCallback,
+    TrainerCallback,
+    TrainerControl,
+    TrainerError,
+    TrainerState,
+)
+from embrace.training.collators import DataCollatorWithPadding, default_data_collator
+from embrace.training.schedules import get_scheduler
+
+_NO_DECAY = re.compile(r"bias|layernorm|rmsnorm|(?:^|\.)norm(?:$|\.)|_norm(?:$|\.)")
+
+
+@dataclass
+class EvalPrediction:
+    """What ``compute_metrics`` receives: ``predictions`` (numpy, batches concatenated, ragged dims padded with
+    -100) and ``label_ids``. Unpacks like the reference: ``preds, labels = eval_pred``."""
+
+    predictions: Any
+    label_ids: Any
+    inputs: Any = None
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter((self.predictions, self.label_ids))
+
+    def __getitem__(self, index: int) -> Any:
+        return (self.predictions, self.label_ids)[index]
+
+
+class PredictionOutput(NamedTuple):
+    predictions: Any
+    label_ids: Any
+    metrics: dict[str, float]
+
+
+class TrainOutput(NamedTuple):
+    global_step: int
+    training_loss: float
+    metrics: dict[str, float]
+
+
+def set_seed(seed: int) -> None:
+    """Seed python, numpy and torch (CPU and CUDA) generators."""
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def _to_numpy(value: Any) -> Any:
+    if isinstance(value, (tuple, list)):
+        return type(value)(_to_numpy(v) for v in value)
+    if isinstance(value, torch.Tensor):
+        value = value.detach().cpu()
+        return (value.float() if value.dtype == torch.bfloat16 else value).numpy()
+    return value
+
+
+def _concat(chunks: list[Any]) -> Any:
+    """Concatenate per-batch arrays along dim 0, padding other dims with -100 when they differ (e.g. seq len)."""
+    if isinstance(chunks[0], (tuple, list)):
+        return type(chunks[0])(_concat([c[i] for c in chunks]) for i in range(len(chunks[0])))
+    if chunks[0].ndim <= 1 or all(c.shape[1:] == chunks[0].shape[1:] for c in chunks):
+        return np.concatenate(chunks, axis=0)
+    shape = [sum(c.shape[0] for c in chunks), *np.max([c.shape[1:] for c in chunks], axis=0)]
+    out = np.full(shape, -100, dtype=chunks[0].dtype)
+    row = 0
+    for c in chunks:
+        out[(slice(row, row + c.shape[0]), *(slice(0, n) for n in c.shape[1:]))] = c
+        row += c.shape[0]
+    return out
+
+
+def _batch_size(inputs: Mapping[str, Any]) -> int:
+    return next(v.shape[0] for v in inputs.values() if isinstance(v, torch.Tensor) and v.dim() > 0)
+
+
+class Trainer:
+    """Train, evaluate and predict with ``model`` on datasets of examples (dicts of token ids/labels).
+
+    ``model`` must return ``loss`` when given labels (embrace and HF models do). ``train_dataset``/``eval_dataset``
+    are anything indexable with ``len`` (an embrace/HF ``Dataset``, a list of dicts, a torch ``Dataset``);
+    ``eval_dataset`` may be a dict of them. ``processing_class`` (a tokenizer) gives the default collator
+    (``DataCollatorWithPadding``); without one, ``default_data_collator`` stacks equal-length examples.
+    """
+
+    def __init__(self, model: nn.Module | None = None, args: TrainingArguments | None = None,
+                 data_collator: Callable[[list[Any]], dict[str, Any]] | None = None, train_dataset: Any = None,
+                 eval_dataset: Any = None, processing_class: Any = None,
+                 model_init: Callable[[], nn.Module] | None = None,
+                 compute_loss_func: Callable[..., torch.Tensor] | None = None,
+                 compute_metrics: Callable[[EvalPrediction], dict[str, float]] | None = None,
+                 callbacks: list[TrainerCallback] | None = None,
+                 optimizers: tuple[torch.optim.Optimizer | None, Any] = (None, None),
+                 preprocess_logits_for_metrics: Callable[[Any, Any], Any] | None = None,
+                 tokenizer: Any = None) -> None:
+        self.args = args if args is not None else TrainingArguments()
+        set_seed(self.args.seed)
+        if model is None:
+            if model_init is None:
+                raise TrainerError("Trainer needs a model (or a model_init function that builds one)")
+            model = model_init()
+        if self.args.fp16:
+            raise TrainerError("fp16 is not supported by the embrace Trainer; use bf16=True")
+        use_cuda = torch.cuda.is_available() and not self.args.use_cpu
+        self.device = torch.device("cuda" if use_cuda else "cpu")
+        self.model = model.to(self.device)
+        self.processing_class = processing_class if processing_class is not None else tokenizer
+        if data_collator is None:
+            has_pad = self.processing_class is not None and hasattr(self.processing_class, "pad")
+            data_collator = DataCollatorWithPadding(self.processing_class) if has_pad else default_data_collator
+        self.data_collator = data_collator
+        self.train_dataset, self.eval_dataset = train_dataset, eval_dataset
+        self.compute_loss_func, self.compute_metrics = compute_loss_func, compute_metrics
+        self.preprocess_logits_for_metrics = preprocess_logits_for_metrics
+        self.optimizer, self.lr_scheduler = optimizers
+        self.label_names = self.args.label_names or (
+            ["start_positions", "end_positions"] if "QuestionAnswering" in type(model).__name__ else ["labels"])
+        self._signature_columns = self._model_input_names()
+        default: list[TrainerCallback] = [PrinterCallback() if self.args.disable_tqdm else ProgressCallback()]
+        reporters = {"jsonl": JsonlLoggingCallback, "tensorboard": TensorBoardCallback}
+        targets = list(reporters) if "all" in self.args.report_to else self.args.report_to
+        default += [reporters[name]() for name in targets if name in reporters]
+        self.callback_handler = CallbackHandler([*default, *(callbacks or [])])
+        self.state = TrainerState()
+        self.control = TrainerControl()
+        self.control = self._event("on_init_end")
+
+    # ---- callbacks ------------------------------------------------------------------------------------------
+    def add_callback(self, callback: TrainerCallback | type[TrainerCallback]) -> None:
+        self.callback_handler.add_callback(callback)
+
+    def remove_callback(self, callback: TrainerCallback | type[TrainerCallback]) -> None:
+        self.callback_handler.remove_callback(callback)
+
+    def _event(self, name: str, **kwargs: Any) -> TrainerControl:
+        return self.callback_handler.call(name, self.args, self.state, self.control, model=self.model,
+                                          optimizer=self.optimizer, lr_scheduler=self.lr_scheduler, **kwargs)
+
+    # ---- data -----------------------------------------------------------------------------------------------
+    def _model_input_names(self) -> set[str] | None:
+        params = inspect.signature(self.model.forward).parameters
+        if any(p.kind == inspect.Parameter.VAR_KEYWORD for p in params.values()):
+            return None  # the model takes anything: keep every column
+        return {*params, "label", "label_ids", *self.label_names}
+
+    def _collate(self, features: list[Any]) -> dict[str, Any]:
+        if self.args.remove_unused_columns and self._signature_columns is not None and isinstance(features[0], Mapping):
+            features = [{k: v for k, v in f.items() if k in self._signature_columns} for f in features]
+        return self.data_collator(features)
+
+    def _loader(self, dataset: Any, batches: list[list[int]]) -> DataLoader:
+        # a private generator: creating a loader must not draw from the global RNG (dropout uses it)
+        return DataLoader(dataset, batch_sampler=batches, collate_fn=self._collate,
+                          num_workers=self.args.dataloader_num_workers, generator=torch.Generator())
+
+    def _lengths(self, dataset: Any) -> list[int]:
+        column = self.args.length_column_name
+        if hasattr(dataset, "column_names") and column in dataset.column_names:
+            return list(dataset[column])
+        return [len(dataset[i]["input_ids"]) for i in range(len(dataset))]
+
+    def epoch_batches(self, epoch: int) -> list[list[int]]:
+        """Index batches of the training set for ``epoch``: a seeded shuffle (``data_seed`` or ``seed`` + epoch);
+        with ``group_by_length``, mega-batches of 50 batches sorted by length so batches pad little."""
+        n, size = len(self.train_dataset), self.args.per_device_train_batch_size
+        generator = torch.Generator().manual_seed((self.args.data_seed if self.args.data_seed is not None
+                                                   else self.args.seed) + epoch)
+        order = torch.randperm(n, generator=generator).tolist()
+        if self.args.group_by_length:
+            lengths = self._lengths(self.train_dataset)
+            mega = 50 * size
+            order = [i for start in range(0, n, mega)
+                     for i in sorted(order[start:start + mega], key=lambda j: -lengths[j])]
+        batches = [order[i:i + size] for i in range(0, n, size)]
+        if self.args.dataloader_drop_last and batches and len(batches[-1]) < size:
+            batches.pop()
+        return batches
+
+    def get_eval_dataloader(self, dataset: Any) -> DataLoader:
+        size = self.args.per_device_eval_batch_size
+        return self._loader(dataset, [list(range(i, min(i + size, len(dataset)))) for i in range(0, len(dataset), size)])
+
+    def _to_device(self, inputs: dict[str, Any]) -> dict[str, Any]:
+        return {k: v.to(self.device) if isinstance(v, torch.Tensor) else v for k, v in inputs.items()}
+
+    # ---- optimisation ---------------------------------------------------------------------------------------
+    def create_optimizer(self) -> torch.optim.Optimizer:
+        """AdamW (or SGD) with no weight decay on biases and norm weights, as the reference."""
+        norm_params = {f"{m_name}.{p_name}".lstrip(".") for m_name, module in self.model.named_modules()
+                       if isinstance(module, (nn.LayerNorm, nn.GroupNorm)) or "norm" in type(module).__name__.lower()
+                       for p_name, _ in module.named_parameters(recurse=False)}
+        decay: list[nn.Parameter] = []
+        no_decay: list[nn.Parameter] = []
+        for name, param in self.model.named_parameters():
+            if param.requires_grad:
+                skip = name in norm_params or _NO_DECAY.search(name.lower())
+                (no_decay if skip else decay).append(param)
+        groups = [{"params": decay, "weight_decay": self.args.weight_decay},
+                  {"params": no_decay, "weight_decay": 0.0}]
+        args = self.args
+        if args.optim == "sgd":
+            return torch.optim.SGD(groups, lr=args.learning_rate)
+        fused = args.optim == "adamw_torch_fused" and self.device.type == "cuda"
+        return torch.optim.AdamW(groups, lr=args.learning_rate, betas=(args.adam_beta1, args.adam_beta2),
+                                 eps=args.adam_epsilon, fused=fused or None)
+
+    def create_scheduler(self, num_training_steps: int, optimizer: torch.optim.Optimizer) -> Any:
+        return get_scheduler(self.args.lr_scheduler_type, optimizer, self.args.get_warmup_steps(num_training_steps),
+                             num_training_steps, self.args.lr_scheduler_kwargs)
+
+    def _autocast(self) -> contextlib.AbstractContextManager[Any]:
+        if self.args.bf16:
+            return torch.autocast(self.device.type, dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
+    def loss_item_count(self, inputs: Mapping[str, Any]) -> int:
+        """How many items the model's mean loss averages over for this micro-batch: label tokens != -100 for
+        token-level labels (shifted by one for causal LMs, as their loss is), else the number of examples."""
+        labels = inputs.get("labels")
+        if not isinstance(labels, torch.Tensor) or labels.dim() < 2 or labels.is_floating_point():
+            return _batch_size(inputs)
+        if type(self.model).__name__.endswith("ForCausalLM"):
+            labels = labels[..., 1:]
+        return int(labels.ne(-100).sum())
+
+    def _check_labels(self, inputs: Mapping[str, Any]) -> None:
+        labels, config = inputs.get("labels"), getattr(self.model, "config", None)
+        num_labels = getattr(config, "num_labels", None)
+        if (isinstance(labels, torch.Tensor) and not labels.is_floating_point() and num_labels
+                and "Classification" in type(self.model).__name__):
+            valid = labels[labels != -100]
+            if valid.numel() and (int(valid.min()) < 0 or int(valid.max()) >= num_labels):
+                raise TrainerError(f"labels must be in [0, {num_labels}) for this model (num_labels={num_labels}) "
+                                   f"but the batch has {int(valid.min())}..{int(valid.max())}; build the model with "
+                                   "the right num_labels or remap the labels")
+
+    def compute_loss(self, model: nn.Module, inputs: dict[str, Any], return_outputs: bool = False,
+                     num_items_in_batch: int | torch.Tensor | None = None) -> Any:
+        """Loss of one micro-batch. With ``num_items_in_batch`` (loss items in the whole accumulated batch), the
+        returned loss is this micro-batch's share (sum of its item losses / ``num_items_in_batch``), so summing the
+        micro-batch losses gives the full batch's mean; overrides must keep that contract."""
+        self._check_labels(inputs)
+        inputs = dict(inputs)
+        labels = inputs.pop("labels", None) if self.compute_loss_func is not None else None
+        outputs = model(**inputs)
+        if self.compute_loss_func is not None:
+            loss = self.compute_loss_func(outputs, labels, num_items_in_batch=num_items_in_batch)
+        else:
+            loss = outputs["loss"] if isinstance(outputs, Mapping) or hasattr(outputs, "keys") else outputs[0]
+            if loss is None:
+                raise TrainerError("the model returned no loss: the batch needs labels "
+                                   f"({', '.join(self.label_names)}) or pass compute_loss_func")
+            if num_items_in_batch is not None:
+                loss = loss * (self.loss_item_count(inputs) / float(num_items_in_batch))
+        return (loss, outputs) if return_outputs else loss
+
+    def training_step(self, model: nn.Module, inputs: dict[str, Any],
+                      num_items_in_batch: int | None = None) -> torch.Tensor:
+        """Forward + backward of one micro-batch; returns its (detached) loss share."""
+        model.train()
+        with self._autocast():
+            loss = self.compute_loss(model, inputs, num_items_in_batch=num_items_in_batch)
+        loss.backward()
+        return loss.detach()
+
+    # ---- training -------------------------------------------------------------------------------------------
+    def _interval(self, value: float | None, max_steps: int) -> int:
+        if not value:
+            return 0
+        return math.ceil(max_steps * value) if value < 1 else int(value)
+
+    def train(self, resume_from_checkpoint: str | bool | None = None, **kwargs: Any) -> TrainOutput:
+        """Run the training loop; ``resume_from_checkpoint``: a checkpoint folder, or True for the latest one in
+        ``output_dir``. Returns the number of steps, the mean training loss and the run's metrics."""
+        args = self.args
+        if self.train_dataset is None:
+            raise TrainerError("Trainer.train() needs a train_dataset")
+        resume = resume_from_checkpoint if resume_from_checkpoint is not None else args.resume_from_checkpoint
+        micro_per_epoch = len(self.epoch_batches(0))
+        if micro_per_epoch == 0:
+            raise TrainerError("the train_dataset is empty (or smaller than one batch with dataloader_drop_last)")
+        accum = args.gradient_accumulation_steps
+        steps_per_epoch = math.ceil(micro_per_epoch / accum)
+        max_steps = args.max_steps if args.max_steps > 0 else math.ceil(args.num_train_epochs * steps_per_epoch)
+        num_epochs = math.ceil(max_steps / steps_per_epoch)
+        if self.optimizer is None:
+            self.optimizer = self.create_optimizer()
+        if self.lr_scheduler is None:
+            self.lr_scheduler = self.create_scheduler(max_steps, self.optimizer)
+        self.state = TrainerState(max_steps=max_steps, num_train_epochs=num_epochs, epoch=0.0,
+                                  logging_steps=self._interval(args.logging_steps, max_steps),
+                                  eval_steps=self._interval(args.eval_steps, max_steps),
+                                  save_steps=self._interval(args.save_steps, max_steps),
+                                  train_batch_size=args.per_device_train_batch_size)
+        if resume:
+            folder = ckpt.latest_checkpoint(args.output_dir or ".") if resume is True else Path(str(resume))
+            fresh = self.state
+            self.state = ckpt.load_checkpoint(folder, self.model, self.optimizer, self.lr_scheduler)
+            for name in ("max_steps", "num_train_epochs", "logging_steps", "eval_steps", "save_steps"):
+                setattr(self.state, name, getattr(fresh, name))  # this run's arguments decide where it ends
+        self._stateful = [cb for cb in self.callback_handler.callbacks if hasattr(cb, "state")]
+        start, start_step = time.perf_counter(), self.state.global_step
+        self.control = self._event("on_train_begin")
+        if args.logging_first_step and self.state.global_step == 0:
+            self.control.should_log = True  # logged after the first step
+        while (self.state.epoch_index < num_epochs and self.state.global_step < max_steps
+               and not self.control.should_training_stop):
+            self._train_epoch(steps_per_epoch)
+        runtime = time.perf_counter() - start
+        steps_run = self.state.global_step - start_step
+        train_loss = self.state.total_train_loss / max(self.state.global_step, 1)
+        metrics = {"train_runtime": round(runtime, 4),
+                   "train_samples_per_second": round(steps_run * accum * args.per_device_train_batch_size / runtime, 3),
+                   "train_steps_per_second": round(steps_run / runtime, 3), "train_loss": train_loss,
+                   "epoch": self.state.epoch or 0.0}
+        if args.load_best_model_at_end and self.state.best_model_checkpoint:
+            ckpt.load_model_weights(self.model, self.state.best_model_checkpoint)
+        self.log(metrics)
+        self.control = self._event("on_train_end")
+        if args.output_dir and self.state.is_world_process_zero:
+            from embrace.training.plot import write_curve
+
+            Path(args.output_dir).mkdir(parents=True, exist_ok=True)
+            write_curve(self.state.log_history, args.output_dir)
+        return TrainOutput(self.state.global_step, train_loss, metrics)
+
+    def _train_epoch(self, steps_per_epoch: int) -> None:
+        state, args, accum = self.state, self.args, self.args.gradient_accumulation_steps
+        batches = self.epoch_batches(state.epoch_index)[state.step_in_epoch * accum:]
+        self.control = self._event("on_epoch_begin")
+        iterator = iter(self._loader(self.train_dataset, batches))
+        remaining = len(batches)
+        while remaining > 0 and not (self.control.should_training_stop or self.control.should_epoch_stop):
+            group = [self._to_device(next(iterator)) for _ in range(min(accum, remaining))]
+            remaining -= len(group)
+            num_items = sum(self.loss_item_count(inputs) for inputs in group)
+            self.control = self._event("on_step_begin")
+            step_loss = torch.zeros(())
+            for i, inputs in enumerate(group):
+                step_loss += self.training_step(self.model, inputs, num_items if num_items > 0 else None).cpu()
+                if i < len(group) - 1:
+                    self.control = self._event("on_substep_end")
+            grad_norm = None
+            if args.max_grad_norm and args.max_grad_norm > 0:
+                grad_norm = float(torch.nn.utils.clip_grad_norm_(self.model.parameters(), args.max_grad_norm))
+            self.control = self._event("on_pre_optimizer_step")
+            assert self.optimizer is not None
+            self.optimizer.step()
+            self.control = self._event("on_optimizer_step")
+            self.lr_scheduler.step()
+            self.optimizer.zero_grad(set_to_none=True)
+            state.global_step += 1
+            state.step_in_epoch += 1
+            state.epoch = state.epoch_index + state.step_in_epoch / steps_per_epoch
+            state.loss_since_log += float(step_loss)
+            state.total_train_loss += float(step_loss)
+            state.steps_since_log += 1
+            self.control = self._event("on_step_end")
+            self._flow_after_step()
+            self._maybe_log_save_evaluate(grad_norm)
+        if remaining == 0:  # the epoch's data is used up (not a stop in the middle of it)
+            state.epoch_index += 1
+            state.step_in_epoch = 0
+            self.control = self._event("on_epoch_end")
+            self._flow_after_epoch()
+            self._maybe_log_save_evaluate(None)
+        self.control.should_epoch_stop = False
+
+    def _flow_after_step(self) -> None:
+        state, args, control = self.state, self.args, self.control
+        step = state.global_step
+        if args.logging_strategy == "steps" and state.logging_steps and step % state.logging_steps == 0:
+            control.should_log = True
+        if (args.eval_strategy == "steps" and state.eval_steps and step % state.eval_steps == 0
+                and args.eval_delay <= step):
+            control.should_evaluate = True
+        if args.save_strategy == "steps" and state.save_steps and step % state.save_steps == 0:
+            control.should_save = True
+        if step >= state.max_steps:
+            control.should_training_stop = True
+            if args.save_strategy == "steps":
+                control.should_save = True
+
+    def _flow_after_epoch(self) -> None:
+        args, control = self.args, self.control
+        control.should_log |= args.logging_strategy == "epoch"
+        control.should_evaluate |= args.eval_strategy == "epoch" and args.eval_delay <= self.state.epoch_index
+        control.should_save |= args.save_strategy == "epoch"
+
+    def _maybe_log_save_evaluate(self, grad_norm: float | None) -> None:
+        state, control = self.state, self.control
+        if control.should_log and state.steps_since_log > 0:
+            logs: dict[str, float] = {"loss": state.loss_since_log / state.steps_since_log}
+            if grad_norm is not None:
+                logs["grad_norm"] = grad_norm
+            logs["learning_rate"] = float(self.lr_scheduler.get_last_lr()[0])
+            state.loss_since_log, state.steps_since_log = 0.0, 0
+            self.log(logs)
+        control.should_log = False
+        metrics = None
+        if control.should_evaluate:
+            metrics = self.evaluate()
+            control.should_evaluate = False
+        if control.should_save:
+            self._save_checkpoint(metrics)
+            self.control = self._event("on_save")
+            self.control.should_save = False
+
+    def _best_metric_value(self, metrics: dict[str, float]) -> float:
+        name = self.args.metric_for_best_model or "loss"
+        key = name if name.startswith("eval_") else f"eval_{name}"
+        if key not in metrics:
+            raise TrainerError(f"metric_for_best_model={name!r} is not among the evaluation metrics "
+                               f"{sorted(metrics)}; make compute_metrics return it or change metric_for_best_model")
+        return float(metrics[key])
+
+    def _save_checkpoint(self, metrics: dict[str, float] | None) -> None:
+        args, state = self.args, self.state
+        folder = Path(args.output_dir or ".") / f"{ckpt.PREFIX}-{state.global_step}"
+        if metrics is not None and args.metric_for_best_model is not None:
+            value = self._best_metric_value(metrics)
+            better = state.best_metric is None or (
+                value > state.best_metric if args.greater_is_better else value < state.best_metric)
+            if better:
+                state.best_metric, state.best_global_step = value, state.global_step
+                state.best_model_checkpoint = str(folder)
+        state.stateful_callbacks = {type(cb).__name__: cb.state() for cb in self._stateful}
+        if state.is_world_process_zero:
+            assert self.optimizer is not None
+            ckpt.save_checkpoint(folder, self.model, self.optimizer, self.lr_scheduler, state,
+                                 args.to_json_string(), args.save_only_model)
+            ckpt.rotate_checkpoints(args.output_dir or ".", args.save_total_limit, state.best_model_checkpoint)
+
+    def log(self, logs: dict[str, float]) -> None:
+        """Add ``epoch`` and ``step`` to ``logs``, append to ``state.log_history`` and fire ``on_log``."""
+        if self.state.epoch is not None:
+            logs = {**logs, "epoch": self.state.epoch}
+        self.state.log_history.append({**logs, "step": self.state.global_step})
+        self.control = self._event("on_log", logs=logs)
+
+    def save_model(self, output_dir: str | None = None) -> None:
+        """Save the model (``save_pretrained`` layout), the tokenizer if any, and ``training_args.json``."""
+        folder = Path(output_dir or self.args.output_dir or ".")
+        ckpt.save_model_weights(self.model, folder)
+        if self.processing_class is not None and hasattr(self.processing_class, "save_pretrained"):
+            self.processing_class.save_pretrained(str(folder))
+        from embrace.io import atomic_write_text
+
+        atomic_write_text(folder / ckpt.ARGS_NAME, self.args.to_json_string())
+
+    # ---- evaluation -----------------------------------------------------------------------------------------
+    def prediction_step(self, model: nn.Module, inputs: dict[str, Any], prediction_loss_only: bool,
+                        ignore_keys: list[str] | None = None) -> tuple[torch.Tensor | None, Any, Any]:
+        """(loss, logits, labels) of one batch without gradients; logits is a tuple when the model has several."""
+        has_labels = all(inputs.get(k) is not None for k in self.label_names)
+        labels = tuple(inputs[k] for k in self.label_names) if has_labels else None
+        if labels is not None and len(labels) == 1:
+            labels = labels[0]
+        with torch.no_grad(), self._autocast():
+            if has_labels:
+                loss, outputs = self.compute_loss(model, inputs, return_outputs=True)
+                loss = loss.detach().float()
+            else:
+                loss, outputs = None, model(**inputs)
+        if prediction_loss_only:
+            return loss, None, None
+        skip = {"loss", *(ignore_keys or []), "past_key_values", "hidden_states", "attentions"}
+        if hasattr(outputs, "items"):
+            logits: Any = tuple(v for k, v in outputs.items() if k not in skip)
+        else:
+            logits = tuple(outputs[1:] if has_labels else outputs)
+        return loss, (logits[0] if len(logits) == 1 else logits), labels
+
+    def evaluation_loop(self, dataset: Any, description: str, prediction_loss_only: bool | None = None,
+                        ignore_keys: list[str] | None = None, metric_key_prefix: str = "eval") -> PredictionOutput:
+        model, loss_only = self.model, (prediction_loss_only if prediction_loss_only is not None
+                                        else self.args.prediction_loss_only)
+        model.eval()
+        losses, preds, label_chunks, seen = [], [], [], 0
+        for inputs in self.get_eval_dataloader(dataset):
+            inputs = self._to_device(inputs)
+            size = _batch_size(inputs)
+            loss, logits, labels = self.prediction_step(model, inputs, loss_only, ignore_keys)
+            seen += size
+            if loss is not None:
+                losses.append(loss.cpu().repeat(size))
+            if logits is not None:
+                if self.preprocess_logits_for_metrics is not None:
+                    logits = self.preprocess_logits_for_metrics(logits, labels)
+                preds.append(_to_numpy(logits))
+            if labels is not None:
+                label_chunks.append(_to_numpy(labels))
+            self.control = self._event("on_prediction_step")
+        predictions = _concat(preds) if preds else None
+        label_ids = _concat(label_chunks) if label_chunks else None
+        metrics: dict[str, Any] = {}
+        if self.compute_metrics is not None and predictions is not None and label_ids is not None:
+            metrics = dict(self.compute_metrics(EvalPrediction(predictions=predictions, label_ids=label_ids)))
+        metrics = {k: (v.item() if isinstance(v, np.generic) else v) for k, v in metrics.items()}
+        if losses:
+            metrics["loss"] = torch.cat(losses).mean().item()
+        metrics = {(k if k.startswith(f"{metric_key_prefix}_") else f"{metric_key_prefix}_{k}"): v
+                   for k, v in metrics.items()}
+        return PredictionOutput(predictions, label_ids, metrics)
+
+    def _timed(self, dataset: Any, prefix: str, ignore_keys: list[str] | None) -> PredictionOutput:
+        start = time.perf_counter()
+        output = self.evaluation_loop(dataset, prefix, ignore_keys=ignore_keys, metric_key_prefix=prefix)
+        runtime = time.perf_counter() - start
+        steps = math.ceil(len(dataset) / self.args.per_device_eval_batch_size)
+        output.metrics.update({f"{prefix}_runtime": round(runtime, 4),
+                               f"{prefix}_samples_per_second": round(len(dataset) / runtime, 3),
+                               f"{prefix}_steps_per_second": round(steps / runtime, 3)})
+        return output
+
+    def evaluate(self, eval_dataset: Any = None, ignore_keys: list[str] | None = None,
+                 metric_key_prefix: str = "eval") -> dict[str, float]:
+        """Loss and ``compute_metrics`` on the eval set, keys prefixed ``eval_`` (``eval_<name>_`` for each
+        entry of a dict of eval sets). Logged and passed to ``on_evaluate``."""
+        dataset = eval_dataset if eval_dataset is not None else self.eval_dataset
+        if dataset is None:
+            raise TrainerError("evaluate() needs an eval_dataset (pass one to Trainer(...) or to evaluate())")
+        if isinstance(dataset, dict):
+            merged: dict[str, float] = {}
+            for name, part in dataset.items():
+                merged.update(self.evaluate(part, ignore_keys, f"{metric_key_prefix}_{name}"))
+            return merged
+        metrics = self._timed(dataset, metric_key_prefix, ignore_keys).metrics
+        self.log(metrics)
+        self.control = self._event("on_evaluate", metrics=metrics)
+        return metrics
+
+    def predict(self, test_dataset: Any, ignore_keys: list[str] | None = None,
+                metric_key_prefix: str = "test") -> PredictionOutput:
+        """Predictions (numpy), label ids (when the data has labels) and ``test_``-prefixed metrics."""
+        output = self._timed(test_dataset, metric_key_prefix, ignore_keys)
+        self.control = self._event("on_predict", metrics=output.metrics)
+        return output

@@ -1,0 +1,55 @@
+"""Tiny BERT models and synthetic datasets for the Trainer tests (fast on 2 busy cores)."""
+
+from __future__ import annotations
+
+import torch
+
+from embrace.models.bert import BertConfig, BertForSequenceClassification, BertForTokenClassification
+
+VOCAB = 40
+
+
+def tiny_config(num_labels: int = 2, dropout: float = 0.0) -> BertConfig:
+    return BertConfig(vocab_size=VOCAB, hidden_size=16, num_hidden_layers=2, num_attention_heads=2,
+                      intermediate_size=32, max_position_embeddings=32, num_labels=num_labels,
+                      hidden_dropout_prob=dropout, attention_probs_dropout_prob=dropout)
+
+
+def tiny_classifier(seed: int = 0, dropout: float = 0.0, num_labels: int = 2) -> BertForSequenceClassification:
+    torch.manual_seed(seed)
+    return BertForSequenceClassification(tiny_config(num_labels, dropout))
+
+
+def tiny_tagger(seed: int = 0) -> BertForTokenClassification:
+    torch.manual_seed(seed)
+    return BertForTokenClassification(tiny_config(num_labels=3))
+
+
+def classification_data(n: int, seed: int = 0, length: int = 12) -> list[dict]:
+    """Label 1 iff token 7 occurs: learnable by a tiny model in a few steps. Equal lengths (default collator)."""
+    g = torch.Generator().manual_seed(seed)
+    rows = []
+    for _ in range(n):
+        ids = torch.randint(10, VOCAB, (length,), generator=g)
+        label = int(torch.rand((), generator=g) < 0.5)
+        if label:
+            ids[int(torch.randint(1, length, (), generator=g))] = 7
+        else:
+            ids[ids == 7] = 8
+        ids[0] = 2
+        rows.append({"input_ids": ids.tolist(), "attention_mask": [1] * length, "label": label,
+                     "text": "unused column"})
+    return rows
+
+
+def tagging_data(n: int, seed: int = 0, length: int = 10) -> list[dict]:
+    """Token labels with a varying number of -100 positions per row (so token weighting matters)."""
+    g = torch.Generator().manual_seed(seed)
+    rows = []
+    for _ in range(n):
+        ids = torch.randint(10, VOCAB, (length,), generator=g)
+        keep = int(torch.randint(1, length + 1, (), generator=g))
+        labels = (ids % 3).tolist()
+        labels = labels[:keep] + [-100] * (length - keep)
+        rows.append({"input_ids": ids.tolist(), "attention_mask": [1] * length, "labels": labels})
+    return rows
