@@ -171,3 +171,16 @@ def test_unsupported_class_is_a_clear_error(tmp_path):
 def test_merges_keep_hash_lines(tmp_path):
     (tmp_path / "merges.txt").write_text("#version: 0.2\n# #\nh e\n")
     assert read_merges_txt(tmp_path / "merges.txt") == [("#", "#"), ("h", "e")]
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_embrace_tokenizer_gives_transformers_ids(folders, case):
+    if case.startswith(("llama", "t5", "spm")):
+        pytest.importorskip("google.protobuf")
+    from embrace.tokenizers import Tokenizer as EmbraceTokenizer
+
+    reference = _reference(folders[case])
+    ours = EmbraceTokenizer.from_dict(tokenizer_json_from_legacy_files(folders[case]))
+    for text in [*TRICKY, *sotu_texts(6)[4:6]]:
+        assert ours.encode(text).ids == reference(text)["input_ids"], text
+    assert ours.encode("first part", "second part").ids == reference("first part", "second part")["input_ids"]
