@@ -126,6 +126,29 @@ def test_map_variants_match() -> None:
         assert rows(a) == rows(b), kwargs
 
 
+def _delete_text(example: dict) -> dict:
+    del example["text"]
+    return example
+
+
+def _assign_idx(batch: dict) -> dict:
+    batch["idx"] = [0] * len(batch["idx"])
+    batch["new"] = batch["score"]
+    return batch
+
+
+def test_map_returning_its_edited_input_matches() -> None:
+    """Returning the input object itself: remove_columns and deleted keys win (the reference's rule)."""
+    ours, ref = both()
+    for kwargs in [dict(function=_delete_text), dict(function=_delete_text, batched=True),
+                   dict(function=_assign_idx, batched=True, remove_columns=["idx", "label"]),
+                   dict(function=lambda e: e, remove_columns=["score"]),
+                   dict(function=lambda b: b, batched=True, batch_size=9, remove_columns="text")]:
+        a, b = ours.map(**kwargs), ref.map(**kwargs)
+        assert a.column_names == b.column_names, kwargs
+        assert rows(a) == rows(b), kwargs
+
+
 def test_filter_variants_match() -> None:
     ours, ref = both()
     for kwargs in [dict(function=lambda e: e["label"] == 1), dict(function=lambda e, i: i % 3 == 0, with_indices=True),

@@ -8,6 +8,7 @@ stacked into one array, ragged ones stay a list (torch) or an object array (nump
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -209,3 +210,46 @@ def format_python_row(row: dict[str, Any], fmt: str) -> Any:
         else:
             out[key] = value
     return _to_torch(out) if fmt == "torch" else out
+
+
+class LazyBatch(MutableMapping):
+    """A batch ``{column: values}`` whose columns turn into Python lists only when a function reads them.
+
+    ``untouched()`` names the columns that were never read nor assigned, which map can copy as Arrow data.
+    """
+
+    def __init__(self, table: pa.Table) -> None:
+        self._table = table
+        self._order = list(table.column_names)
+        self._values: dict[str, Any] = {}
+
+    def __getitem__(self, key: str) -> Any:
+        if key not in self._values:
+            if key not in self._order:
+                raise KeyError(key)
+            self._values[key] = self._table.column(key).to_pylist()
+        return self._values[key]
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        if key not in self._order:
+            self._order.append(key)
+        self._values[key] = value
+
+    def __delitem__(self, key: str) -> None:
+        self._order.remove(key)
+        self._values.pop(key, None)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(list(self._order))
+
+    def __len__(self) -> int:
+        return len(self._order)
+
+    def __repr__(self) -> str:
+        return repr({k: self[k] for k in self})
+
+    def untouched(self) -> set[str]:
+        return {k for k in self._order if k not in self._values and k in self._table.column_names}
+
+    def arrow_column(self, key: str) -> pa.ChunkedArray:
+        return self._table.column(key)

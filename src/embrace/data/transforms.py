@@ -29,6 +29,7 @@ from embrace.data.caching import (
 from embrace.data.errors import SchemaError, UnhashableFunctionWarning
 from embrace.data.features import Features
 from embrace.data.fingerprint import update_fingerprint
+from embrace.data.formatting import LazyBatch
 
 if TYPE_CHECKING:
     import numpy as np
@@ -123,7 +124,7 @@ def _inputs(ds: Dataset, table: pa.Table, spec: _CommonSpec, kind: str) -> Any:
         if columns:
             data = table.select(columns).to_pydict()
             return [data[c] for c in columns] if kind == "batch" else list(zip(*(data[c] for c in columns)))
-        return table.to_pydict() if kind == "batch" else table.to_pylist()
+        return LazyBatch(table) if kind == "batch" else table.to_pylist()
     if kind == "batch":
         batch = ds._format_out(table, "batch")
         return [batch[c] for c in columns] if columns else batch
@@ -158,8 +159,14 @@ def _rows_to_columns(rows: list[Any]) -> dict[str, list[Any]] | None:
 
 
 def _merge(ds: Dataset, table: pa.Table, outputs: Mapping[str, Any] | None, spec: MapSpec,
-           row_offset: int) -> pa.Table:
+           row_offset: int, identity: bool = False) -> pa.Table:
+    """Input columns updated by ``outputs``. Like the reference, when the function returned its (edited) input
+    object itself (``identity``), ``remove_columns`` and deleted keys win; for a new dict, outputs win."""
     removed = set(_columns_list(spec.remove_columns))
+    if identity and outputs is not None:
+        removed |= set(table.column_names) - set(outputs)
+        outputs = {k: v for k, v in outputs.items() if k not in removed} if not isinstance(outputs, LazyBatch) \
+            else _drop_keys(outputs, removed)
     if outputs is None:
         return table.select([c for c in table.column_names if c not in removed])
     if hasattr(outputs, "to_dict") and hasattr(outputs, "columns"):  # a pandas DataFrame
@@ -172,9 +179,15 @@ def _merge(ds: Dataset, table: pa.Table, outputs: Mapping[str, Any] | None, spec
         if len(out_features) != len(outputs):
             missing = [k for k in outputs if k not in spec.features]
             raise SchemaError(f"map features= lacks the output columns {missing}.")
+    reused: dict[str, Any] = {}
+    if isinstance(outputs, LazyBatch):  # the input batch returned: columns never read are copied as Arrow data
+        reused = {k: outputs.arrow_column(k) for k in outputs.untouched()}
     outputs = {k: (v.tolist() if hasattr(v, "tolist") and type(v).__module__.startswith("torch") else v)
-               for k, v in outputs.items()}
+               for k, v in outputs.items() if k not in reused}
     out_table = table_from_columns(outputs, out_features, row_offset)
+    for name, column in reused.items():
+        out_table = out_table.append_column(name, column) if out_table.num_columns else pa.table({name: column})
+    outputs = {**outputs, **reused}
     kept = [c for c in table.column_names if c not in removed and c not in outputs]
     if kept and out_table.num_rows != table.num_rows:
         raise SchemaError(
@@ -195,6 +208,12 @@ def _merge(ds: Dataset, table: pa.Table, outputs: Mapping[str, Any] | None, spec
     return pa.Table.from_arrays(arrays, names=names)
 
 
+def _drop_keys(batch: LazyBatch, keys: set[str]) -> LazyBatch:
+    for key in keys & set(batch):
+        del batch[key]
+    return batch
+
+
 def _map_tables(ds: Dataset, spec: MapSpec, offset: int, rank: int | None) -> Iterator[pa.Table]:
     """Mapped tables, one per input batch; ``offset`` is the shard's first row in the full dataset."""
     kind = "batch" if spec.batched else "rows"
@@ -209,10 +228,12 @@ def _map_tables(ds: Dataset, spec: MapSpec, offset: int, rank: int | None) -> It
         if spec.batched:
             indices = list(range(offset + start, offset + start + table.num_rows))
             outputs = _call(spec, inputs, indices, rank, spec.fn_kwargs)
+            identity = outputs is inputs
         else:
-            outputs = _rows_to_columns([_call(spec, row, offset + start + i, rank, spec.fn_kwargs)
-                                        for i, row in enumerate(inputs)]) if table.num_rows else None
-        yield _merge(ds, table, outputs, spec, offset + start)
+            results = [_call(spec, row, offset + start + i, rank, spec.fn_kwargs) for i, row in enumerate(inputs)]
+            identity = spec.input_columns is None and all(out is row for out, row in zip(results, inputs))
+            outputs = _rows_to_columns(results) if table.num_rows else None
+        yield _merge(ds, table, outputs, spec, offset + start, identity)
 
 
 def _write_shard(ds: Dataset, spec: MapSpec, path: str | None, offset: int, rank: int | None) -> pa.Table | str:
