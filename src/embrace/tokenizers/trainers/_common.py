@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -57,10 +56,6 @@ def check_word_counts(word_counts: Any) -> dict[str, int]:
     if not hasattr(word_counts, "items"):
         raise TrainerError(f"word counts must be a mapping str -> int, got {type(word_counts).__name__}")
     return word_counts if isinstance(word_counts, dict) else dict(word_counts.items())
-
-
-def count_words(words: Iterable[str]) -> Counter[str]:
-    return Counter(words)
 
 
 class Progress:
