@@ -210,3 +210,21 @@ def test_unknown_quant_type_fails_on_use_not_on_open(tmp_path: Path) -> None:
     with pytest.raises(GGUFQuantTypeError, match="IQ2_XXS cannot be dequantised") as info:
         reader.tensor("w.weight")
     assert isinstance(info.value, CheckpointError)
+
+
+def test_row_length_not_a_multiple_of_the_block_size(tmp_path: Path) -> None:
+    path = tmp_path / "q8.gguf"
+    writer = gguf.GGUFWriter(str(path), "llama")
+    writer.add_tensor("w.weight", np.zeros((1, 34), dtype=np.uint8), raw_dtype=gguf.GGMLQuantizationType.Q8_0)
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    assert GGUFReader(path).tensors["w.weight"].shape == (1, 32)
+    data = path.read_bytes()
+    info = b"w.weight" + struct.pack("<IQQ", 2, 32, 1)
+    assert data.count(info) == 1
+    bad = tmp_path / "bad_row.gguf"
+    bad.write_bytes(data.replace(info, b"w.weight" + struct.pack("<IQQ", 2, 31, 1)))
+    with pytest.raises(GGUFFormatError, match="'w.weight': row length 31 is not a multiple of the Q8_0 block size 32"):
+        GGUFReader(bad)

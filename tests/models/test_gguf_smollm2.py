@@ -13,8 +13,8 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
+from tests.conftest import asset
 
-from conftest import asset
 from embrace.models.gguf import GGUFReader, load_gguf_checkpoint
 
 from ._gguf_helpers import gguf

@@ -33,7 +33,7 @@ from embrace.models.gguf.constants import (
     GGUFValueType,
     ggml_type_name,
 )
-from embrace.models.gguf.errors import GGUFFormatError, GGUFTruncatedError, GGUFVersionError
+from embrace.models.gguf.errors import GGUFFormatError, GGUFQuantTypeError, GGUFTruncatedError, GGUFVersionError
 
 if TYPE_CHECKING:
     import torch
@@ -240,7 +240,11 @@ class GGUFReader:
         self.alignment = alignment
         self.data_offset = -(-cur.pos // alignment) * alignment
         for name, shape, ggml_type, offset in infos:
-            info = GGUFTensorInfo(name, shape, ggml_type, self.data_offset + offset, _nbytes(shape, ggml_type))
+            try:
+                nbytes = _nbytes(shape, ggml_type)
+            except GGUFFormatError as err:
+                raise GGUFFormatError(f"{self.path}: tensor {name!r}: {err}") from None
+            info = GGUFTensorInfo(name, shape, ggml_type, self.data_offset + offset, nbytes)
             if info.nbytes >= 0 and info.offset + info.nbytes > self.size:
                 raise GGUFTruncatedError(
                     f"{self.path}: tensor {name!r} ({info.type_name}, shape {list(shape)}) needs bytes "
@@ -269,8 +273,6 @@ class GGUFReader:
         """The stored bytes of tensor ``name`` as a uint8 array viewing the memory map (no copy)."""
         info = self._info(name)
         if info.nbytes < 0:
-            from embrace.models.gguf.errors import GGUFQuantTypeError
-
             raise GGUFQuantTypeError(f"{self.path}: tensor {name!r} has {info.type_name}, whose size is unknown")
         if self._map is None:
             raise ValueError(f"{self.path}: the reader is closed")
@@ -278,14 +280,10 @@ class GGUFReader:
 
     def tensor(self, name: str, dtype: torch.dtype | None = None) -> torch.Tensor:
         """Tensor ``name`` dequantised to a new float tensor of shape ``info.shape`` (float32 unless ``dtype``)."""
-        import torch
-
         from embrace.models.gguf.quants import dequantize
 
         info = self._info(name)
-        raw = torch.from_numpy(self.raw(name))
-        out = dequantize(raw, info.ggml_type, info.shape, name=name)
-        return out if dtype is None or out.dtype == dtype else out.to(dtype)
+        return dequantize(self.raw(name), info.ggml_type, info.shape, name=name, dtype=dtype)
 
     def _info(self, name: str) -> GGUFTensorInfo:
         info = self.tensors.get(name)
