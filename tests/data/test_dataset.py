@@ -149,3 +149,12 @@ def test_take_skip_to_iterable_and_class_encode_after_select() -> None:
     typed = ed.Dataset.from_pandas(frame, features=ed.Features({"v": ed.Value("int32"),
                                                                 "lab": ed.ClassLabel(names=list("abcd"))}))
     assert typed["lab"][:4] == [0, 1, 2, 0] and typed.features["v"].dtype == "int32"
+
+
+def test_map_and_filter_on_empty_dataset_keep_columns() -> None:
+    empty = ed.Dataset.from_dict({"a": [1, 2], "b": ["x", "y"]}).filter(lambda e: False)
+    assert len(empty) == 0 and empty.column_names == ["a", "b"]
+    mapped = empty.map(lambda e: {"c": 1}, remove_columns=["b"])
+    assert len(mapped) == 0 and mapped.column_names == ["a"]
+    assert empty.map(lambda b: b, batched=True, keep_in_memory=True).column_names == ["a", "b"]
+    assert empty.train_test_split(test_size=0.5)["train"].num_rows == 0

@@ -241,7 +241,7 @@ def _write_shard(ds: Dataset, spec: MapSpec, path: str | None, offset: int, rank
     features = spec.features
     if path is None:
         tables = list(_map_tables(ds, spec, offset, rank))
-        return pa.concat_tables(tables, promote_options="permissive") if tables else pa.table({})
+        return pa.concat_tables(tables, promote_options="permissive") if tables else _empty_result(ds, spec)
     with ArrowWriter(path, features=features if _features_cover(features, ds, spec) else None) as writer:
         pending: list[pa.Table] = []
         rows = 0
@@ -253,7 +253,14 @@ def _write_shard(ds: Dataset, spec: MapSpec, path: str | None, offset: int, rank
                 pending, rows = [], 0
         if pending:
             writer.write_table(pa.concat_tables(pending, promote_options="permissive"))
+        if writer.schema is None:  # no rows: keep the input's columns (minus removed ones), like the reference
+            writer.schema = _empty_result(ds, spec).schema
         return writer.finalize()
+
+
+def _empty_result(ds: Dataset, spec: MapSpec) -> pa.Table:
+    removed = set(_columns_list(spec.remove_columns))
+    return ds._data.schema.empty_table().select([c for c in ds.column_names if c not in removed])
 
 
 def _features_cover(features: Features | None, ds: Dataset, spec: MapSpec) -> bool:
