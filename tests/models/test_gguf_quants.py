@@ -108,3 +108,16 @@ def test_unsupported_type_and_bad_sizes() -> None:
         dequantize(torch.zeros(34, dtype=torch.uint8), GGMLType.Q8_0, (64,))
     with pytest.raises(GGUFFormatError, match="do not hold a tensor of shape"):
         dequantize(torch.zeros(34, dtype=torch.uint8), GGMLType.Q8_0, (31,))
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16, torch.bfloat16])
+def test_plain_types_on_the_chunked_path(dtype: torch.dtype, monkeypatch: pytest.MonkeyPatch) -> None:
+    from embrace.models.gguf import quants
+
+    monkeypatch.setattr(quants, "_CHUNK_ELEMENTS", 100)  # 10 chunks, last one short
+    values = torch.randn(30, 31).to(dtype)
+    values[0, :3] = torch.tensor([float("inf"), float("-inf"), float("nan")]).to(dtype)
+    ggml_type = {torch.float32: GGMLType.F32, torch.float16: GGMLType.F16, torch.bfloat16: GGMLType.BF16}[dtype]
+    out = dequantize(values.view(torch.uint8).reshape(-1), ggml_type, (30, 31))
+    assert out.dtype == torch.float32
+    assert torch.equal(out.nan_to_num(0.0), values.float().nan_to_num(0.0)) and out[0, 2].isnan()

@@ -168,6 +168,27 @@ def _dequant_q6_k(blocks: np.ndarray, out: np.ndarray) -> None:
     view *= dl
 
 
+def _copy_f32(blocks: np.ndarray, out: np.ndarray) -> None:
+    out[...] = blocks.view(np.float32)
+
+
+def _widen_f16(blocks: np.ndarray, out: np.ndarray) -> None:
+    out[...] = blocks.view(np.float16)
+
+
+def _widen_bf16(blocks: np.ndarray, out: np.ndarray) -> None:
+    bits = out.view(np.uint32)  # bfloat16 is the top half of a float32
+    bits[...] = blocks.view(np.uint16)
+    bits <<= 16
+
+
+# plain types decoded to float32 through the same chunked pool (one "block" per value)
+_PLAIN_TO_F32: dict[int, Callable[[np.ndarray, np.ndarray], None]] = {
+    GGMLType.F32: _copy_f32,
+    GGMLType.F16: _widen_f16,
+    GGMLType.BF16: _widen_bf16,
+}
+
 _BLOCK_DEQUANTISERS: dict[int, Callable[[np.ndarray, np.ndarray], None]] = {
     GGMLType.Q8_0: _dequant_q8_0,
     GGMLType.Q4_0: _dequant_q4_0,
@@ -229,12 +250,13 @@ def dequantize(
         raise GGUFFormatError(
             f"{name}: {data.size} bytes of {ggml_type_name(ggml_type)} data do not hold a tensor of shape {list(shape)}"
         )
-    if ggml_type in _PLAIN_DTYPES:
+    decode = _PLAIN_TO_F32.get(ggml_type) if out_dtype == torch.float32 else None
+    if ggml_type in _PLAIN_DTYPES and decode is None:
         values = torch.from_numpy(data).view(_PLAIN_DTYPES[ggml_type])
         return values.to(out_dtype, copy=True).reshape(shape)
     blocks = data.reshape(-1, type_size)
     out = np.empty((blocks.shape[0], block_size), dtype=np.float32)
-    _decode_blocks(_BLOCK_DEQUANTISERS[ggml_type], blocks, out)
+    _decode_blocks(decode or _BLOCK_DEQUANTISERS[ggml_type], blocks, out)
     result = torch.from_numpy(out).reshape(shape)
     return result if out_dtype == torch.float32 else result.to(out_dtype)
 
