@@ -158,3 +158,20 @@ def test_map_and_filter_on_empty_dataset_keep_columns() -> None:
     assert len(mapped) == 0 and mapped.column_names == ["a"]
     assert empty.map(lambda b: b, batched=True, keep_in_memory=True).column_names == ["a", "b"]
     assert empty.train_test_split(test_size=0.5)["train"].num_rows == 0
+
+
+def test_pickle_reopens_memory_maps_instead_of_copying(tmp_path: Path) -> None:
+    import pickle
+
+    ed.Dataset.from_dict({"t": ["x" * 1000] * 2000, "i": list(range(2000))}).save_to_disk(tmp_path / "p")
+    ds = ed.load_from_disk(tmp_path / "p")
+    assert isinstance(ds, ed.Dataset)
+    for view in [ds, ds.select(range(100, 300)), ds.shuffle(seed=0).with_format("numpy", columns=["i"]),
+                 ds.map(lambda e: {"j": e["i"] * 2})]:
+        blob = pickle.dumps(view)
+        assert len(blob) < 100_000, "a memory-mapped dataset must pickle by reference"
+        back = pickle.loads(blob)
+        assert len(back) == len(view) and back._fingerprint == view._fingerprint
+        assert back.with_format(None)[:5] == view.with_format(None)[:5]
+    in_memory = ed.Dataset.from_dict({"a": [1, 2]}).rename_column("a", "b")
+    assert pickle.loads(pickle.dumps(in_memory))["b"] == [1, 2]

@@ -61,8 +61,10 @@ def concatenate_datasets(dsets: list[Any], info: Any = None, split: str | None =
         table = with_features_metadata(pa.concat_tables(tables), first)
         features = first
     fp = hash_objects("concatenate", [d._fingerprint for d in dsets], axis)
-    return Dataset(table, features, fingerprint=fp, cache_files=files, split=split or flat[0].split,
-                   format=flat[0]._format)
+    out = Dataset(table, features, fingerprint=fp, cache_files=files, split=split or flat[0].split,
+                  format=flat[0]._format)
+    out._source = None  # the parts may be slices of their files
+    return out
 
 
 def interleave_indices(lengths: list[int], probabilities: list[float] | None, seed: int | None,

@@ -44,6 +44,33 @@ class Dataset:
         self._format = format or FormatSpec()
         self._info = dict(info or {})
         self._transform: Callable[[Any], Any] | None = None
+        # (files, offset, rows): _data is rows offset.. of the files' concatenation, so pickling can reopen the
+        # memory maps instead of copying the data; None when the table is (partly) in memory.
+        self._source: tuple[list[str], int, int] | None = (
+            (list(cache_files), 0, table.num_rows) if cache_files else None)
+
+    def __copy__(self) -> Dataset:
+        new = object.__new__(type(self))
+        new.__dict__.update(self.__dict__)
+        return new
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        if self._source is not None:
+            state.pop("_data")
+            state.pop("_indexed")
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        from embrace.data.arrow_writer import read_arrow_file
+
+        self.__dict__.update(state)
+        if "_data" not in state:
+            files, offset, rows = state["_source"]
+            tables = [read_arrow_file(f) for f in files]
+            table = (pa.concat_tables(tables) if len(tables) > 1 else tables[0]).slice(offset, rows)
+            self._data = table.replace_schema_metadata(self._features.arrow_schema.metadata)
+            self._indexed = IndexedTable(self._data)
 
     # ---------------------------------------------------------------- construction
     @classmethod
@@ -82,6 +109,7 @@ class Dataset:
              fingerprint: str | None = None, cache_files: list[str] | None = None) -> Dataset:
         new = copy.copy(self)
         if table is not None:
+            new._source = None
             new._data = table
             new._indexed = IndexedTable(table)
             new._cache_files = list(cache_files if cache_files is not None else self._cache_files)
@@ -285,7 +313,11 @@ class Dataset:
                 raise IndexError(f"select range {indices} is out of range for dataset of size {self.num_rows}.")
             fp = new_fingerprint or self._fp("select", start=indices.start, stop=stop)
             sliced = self._indexed.slice(indices.start, stop - indices.start)
-            return self._new(table=sliced, features=self._features, fingerprint=fp)
+            out = self._new(table=sliced, features=self._features, fingerprint=fp)
+            if self._source is not None:
+                files, offset, _rows = self._source
+                out._source = (files, offset + indices.start, sliced.num_rows)
+            return out
         positions = np.fromiter(indices, dtype=np.int64) if not hasattr(indices, "__len__") else np.asarray(
             indices, dtype=np.int64)
         if len(positions) and (positions.max() >= self.num_rows or positions.min() < 0):
