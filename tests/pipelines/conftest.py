@@ -75,9 +75,12 @@ def load_tokenizer(path: Path) -> Any:
     tokenizer methods)."""
     try:
         from embrace.tokenization import AutoTokenizer  # type: ignore[import-not-found,unused-ignore]
-    except ImportError:
-        from transformers import AutoTokenizer
-    return AutoTokenizer.from_pretrained(str(path))
+
+        return AutoTokenizer.from_pretrained(str(path))
+    except ImportError:  # the tokenizer module (or a part of it) has not landed
+        from transformers import AutoTokenizer as ReferenceAutoTokenizer
+
+        return ReferenceAutoTokenizer.from_pretrained(str(path))
 
 
 def reference_pipeline(task: str, path: Path, **kwargs: Any) -> Any:
