@@ -83,3 +83,21 @@ def test_errors():
         UnigramTrainer(show_progress=False).train_words({"a": 1}, {"type": "BPE"})
     with pytest.raises(TrainerError, match="shrinking_factor"):
         UnigramTrainer(shrinking_factor=1.5).train_words({"a": 1})
+
+
+def test_vectorized_lattice_matches_per_word_loops():
+    from embrace.tokenizers.trainers.unigram import _TRAIN_UNK, _Model
+
+    counts = reference_word_counts(sotu_texts(2), pre_tokenizers.Metaspace())
+    sentences = list(counts.items())
+    trainer = UnigramTrainer(show_progress=False, vocab_size=400)
+    pieces = [(_TRAIN_UNK, math.nan), *trainer._seed_pieces(sentences)]
+    trainer._prepare_lattice(pieces, sentences)
+    first = _Model(pieces)
+    pruned = trainer._m_step(pieces, trainer._e_step_reference(first, sentences))
+    # dropping characters forces unk nodes into the lattice
+    without_chars = _Model([p for p in pruned if p[0] not in ("e", "\u2581")])
+    for model in (first, _Model(pruned), without_chars):
+        fast, slow = trainer._e_step(model, sentences), trainer._e_step_reference(model, sentences)
+        assert all(math.isclose(a, b, rel_tol=1e-10, abs_tol=1e-10) for a, b in zip(fast, slow))
+        assert trainer._viterbi_counts(model) == trainer._viterbi_counts_reference(model, sentences)

@@ -31,6 +31,7 @@ from embrace.tokenizers.trainers._common import (
     check_word_counts,
     special_token_entries,
 )
+from embrace.tokenizers.trainers._unigram_lattice import SeedLattice
 from embrace.tokenizers.trainers.bpe import TrainResult
 
 _UNK_PENALTY = 10.0
@@ -226,6 +227,7 @@ class UnigramTrainer:
     def learn(self, sentences: list[tuple[str, int]]) -> tuple[list[Piece], int | None]:
         """Returns ``(final pieces with scores, unk id)``."""
         pieces: list[Piece] = [(_TRAIN_UNK, math.nan), *self._seed_pieces(sentences)]
+        self._prepare_lattice(pieces, sentences)
         required = self._required_chars(sentences)
         if len(required) > self.vocab_size:
             raise TrainerError(
@@ -252,6 +254,13 @@ class UnigramTrainer:
         return self._finalize(model, required)
 
     # -- steps -----------------------------------------------------------------------------------------------
+
+    def _prepare_lattice(self, seeds: list[Piece], sentences: list[tuple[str, int]]) -> None:
+        """Builds the seed lattice of all words, which every later E step and Viterbi pass filters."""
+        self._seed_index = {piece: i for i, (piece, _) in enumerate(seeds)}
+        nonempty = [(w, c) for w, c in sentences if w]
+        self._lattice = SeedLattice([w for w, _ in nonempty], [float(c) for _, c in nonempty], self._seed_index,
+                                    max(len(p) for p, _ in seeds))
 
     def _seed_pieces(self, sentences: list[tuple[str, int]]) -> list[Piece]:
         char_counts: dict[str, int] = {}
@@ -298,6 +307,43 @@ class UnigramTrainer:
         return sorted(chars)
 
     def _e_step(self, model: _Model, sentences: list[tuple[str, int]]) -> list[float]:
+        """Expected piece counts over all words (vectorized: ``SeedLattice``)."""
+        import numpy as np
+
+        scores = np.asarray(model.scores, dtype=np.float64)
+        expected = self._lattice.expected_counts(self._seed_to_id(model), scores, model.unk_score, len(model.pieces))
+        if np.isnan(expected).any():
+            raise TrainerError("likelihood is NaN; a training word may be too long")
+        return [float(x) for x in expected]
+
+    def _seed_to_id(self, model: _Model) -> Any:
+        import numpy as np
+
+        seed_to_id = np.full(len(self._seed_index), -1, dtype=np.int64)
+        for i, (piece, _) in enumerate(model.pieces):
+            sid = self._seed_index.get(piece)
+            if sid is not None:
+                seed_to_id[sid] = i
+        return seed_to_id
+
+    def _viterbi_counts(self, model: _Model) -> list[float]:
+        """Frequency-weighted counts of the pieces on every word's best segmentation (vectorized)."""
+        import numpy as np
+
+        scores = np.asarray(model.scores, dtype=np.float64)
+        counts = self._lattice.viterbi_counts(self._seed_to_id(model), scores, model.unk_score, len(model.pieces))
+        return [float(x) for x in counts]
+
+    def _viterbi_counts_reference(self, model: _Model, sentences: list[tuple[str, int]]) -> list[float]:
+        """The per-word loop ``_viterbi_counts`` replaces; kept to test it against."""
+        freq = [0.0] * len(model.pieces)
+        for word, count in sentences:
+            for pid in _viterbi(model.edges(word), len(word)) if word else []:
+                freq[pid] += count
+        return freq
+
+    def _e_step_reference(self, model: _Model, sentences: list[tuple[str, int]]) -> list[float]:
+        """The per-word sequential E step (the reference's loop); kept to test the vectorized one against."""
         expected = [0.0] * len(model.pieces)
         for word, freq in sentences:
             if not word:
@@ -334,14 +380,8 @@ class UnigramTrainer:
                 always_keep[pid] = True
                 alternatives[pid] = nbests[1]
 
-        vsum = 0.0
-        freq = [0.0] * n_pieces
-        inverted: list[list[int]] = [[] for _ in range(n_pieces)]
-        for i, (word, count) in enumerate(sentences):
-            vsum += count
-            for pid in _viterbi(model.edges(word), len(word)) if word else []:
-                freq[pid] += count
-                inverted[pid].append(i)
+        vsum = float(sum(count for _, count in sentences))
+        freq = self._viterbi_counts(model)
 
         total = 0.0
         for f in freq:
@@ -355,9 +395,8 @@ class UnigramTrainer:
             if not alternatives[pid]:
                 new_pieces.append(pieces[pid])
                 continue
-            f = 0.0
-            for i in inverted[pid]:
-                f += sentences[i][1]
+            # The reference sums the counts of the words each occurrence is in: that is freq[pid] again.
+            f = freq[pid]
             if f == 0.0 or f != f:
                 continue
             f /= vsum
