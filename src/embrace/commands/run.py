@@ -1,4 +1,4 @@
-"""``embrace run TASK --model M INPUT...``: run a model on inputs from the command line, a file or stdin."""
+"""``embrace run TASK [--model M] INPUT...``: run a pipeline on inputs from the command line, a file or stdin."""
 
 from __future__ import annotations
 
@@ -8,14 +8,24 @@ import sys
 from typing import Any
 
 EXAMPLES = """examples:
+  embrace run sentiment-analysis --model ./sst2-model "I love this!" "This is awful."
+  embrace run ner --model ./ner-model --aggregation-strategy simple "My name is Wolfgang and I live in Berlin"
+  embrace run question-answering --model ./squad-model --context "I live in Berlin." "Where do I live?"
+  embrace run zero-shot-classification --model ./nli-model --labels "urgent,not urgent" "Fix my phone now!"
+  embrace run fill-mask --model ./bert-model --top-k 3 "Paris is the [MASK] of France."
   embrace run feature-extraction --model sentence-transformers/all-MiniLM-L6-v2 "Hello world"
   embrace run sentence-similarity --model ./all-MiniLM-L6-v2 "A cat sits." "A dog plays." "Stock markets fell."
-  cat sentences.txt | embrace run feature-extraction --model ./all-MiniLM-L6-v2 --json
-  embrace run feature-extraction --model ./all-MiniLM-L6-v2 --file sentences.txt --json > vectors.jsonl
+  cat reviews.txt | embrace run sentiment-analysis --model ./sst2-model --json > labels.jsonl
 
-MODEL is a local folder or a repo id found in the HF cache (HF_HOME); set HF_HUB_OFFLINE=1 to never use the network."""
+Inputs: the arguments, else one per line from --file, else one per line from stdin.
+MODEL is a local folder or a repo id found in the HF cache (HF_HOME); without --model the task's default model
+(the same as transformers') must be in the cache. Set HF_HUB_OFFLINE=1 to never use the network.
+feature-extraction and sentence-similarity print pooled sentence embeddings (sentence-transformers pooling)."""
 
-TASKS = ("feature-extraction", "sentence-similarity")
+EMBEDDING_TASKS = ("feature-extraction", "sentence-similarity")
+PIPELINE_TASKS = ("text-classification", "sentiment-analysis", "token-classification", "ner", "question-answering",
+                  "fill-mask", "zero-shot-classification")
+TASKS = EMBEDDING_TASKS + PIPELINE_TASKS
 
 
 def register(subparsers: Any) -> None:
@@ -25,11 +35,18 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("task", choices=TASKS, help="what to compute")
     parser.add_argument("inputs", nargs="*", help="input texts (default: one per line from --file or stdin)")
-    parser.add_argument("--model", "-m", required=True, help="model folder or repo id")
+    parser.add_argument("--model", "-m", help="model folder or repo id (default: the task's default model)")
     parser.add_argument("--file", "-f", help="read inputs from this file, one per line")
     parser.add_argument("--json", action="store_true", help="print one JSON object per input instead of a summary")
     parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: cpu)")
     parser.add_argument("--no-normalize", action="store_true", help="do not L2-normalise sentence embeddings")
+    parser.add_argument("--top-k", type=int, help="how many labels / predictions / answers per input")
+    parser.add_argument("--aggregation-strategy", choices=("none", "simple", "first", "average", "max"),
+                        help="token-classification: how tokens are grouped into entities")
+    parser.add_argument("--context", help="question-answering: the text the answers come from")
+    parser.add_argument("--labels", help="zero-shot-classification: comma-separated candidate labels")
+    parser.add_argument("--multi-label", action="store_true", help="zero-shot-classification: labels are independent")
     parser.set_defaults(func=run)
 
 
@@ -46,8 +63,68 @@ def read_inputs(args: argparse.Namespace) -> list[str]:
 
 def run(args: argparse.Namespace) -> int:
     texts = read_inputs(args)
+    if args.task in EMBEDDING_TASKS:
+        return run_embeddings(args, texts)
+    from embrace.pipelines import pipeline
+
+    call_args = task_arguments(args)
+    runner = pipeline(args.task, model=args.model, device=args.device, batch_size=args.batch_size)
+    # an iterator in gives one result per input, without the reference's special cases for one-item lists
+    if args.task == "question-answering":
+        context = call_args.pop("context")
+        results = runner(iter([{"question": q, "context": context} for q in texts]), **call_args)
+    else:
+        results = runner(iter(texts), **call_args)
+    for text, result in zip(texts, results):
+        if args.json:
+            print(json.dumps({"input": text, "output": result}, ensure_ascii=False))
+        else:
+            print(f"{summarize(args.task, result)}  {text}")
+    return 0
+
+
+def task_arguments(args: argparse.Namespace) -> dict[str, Any]:
+    """The pipeline call's keyword arguments from the task-specific options."""
+    call: dict[str, Any] = {}
+    if args.top_k is not None:
+        call["top_k"] = args.top_k
+    if args.aggregation_strategy is not None:
+        call["aggregation_strategy"] = args.aggregation_strategy
+    if args.task == "question-answering":
+        if not args.context:
+            raise ValueError("question-answering needs --context TEXT (the inputs are the questions)")
+        call["context"] = args.context
+    if args.task == "zero-shot-classification":
+        if not args.labels:
+            raise ValueError('zero-shot-classification needs --labels "label one,label two"')
+        call["candidate_labels"] = args.labels
+        call["multi_label"] = args.multi_label
+    return call
+
+
+def summarize(task: str, result: Any) -> str:
+    """One human-readable line for one input's result."""
+    if task in ("text-classification", "sentiment-analysis"):
+        items = result if isinstance(result, list) else [result]
+        return "  ".join(f"{r['label']} {r['score']:.3f}" for r in items)
+    if task in ("token-classification", "ner"):
+        return ", ".join(f"{r.get('entity_group', r.get('entity'))}:{r['word']} ({r['score']:.2f})"
+                         for r in result) or "(no entities)"
+    if task == "question-answering":
+        items = result if isinstance(result, list) else [result]
+        return "  ".join(f"{r['answer']!r} {r['score']:.3f}" for r in items)
+    if task == "zero-shot-classification":
+        return "  ".join(f"{label} {score:.3f}" for label, score in zip(result["labels"], result["scores"]))
+    rows = result if result and isinstance(result[0], list) else [result]  # fill-mask: one list per mask
+    return " | ".join("  ".join(f"{r['token_str']!r} {r['score']:.3f}" for r in row) for row in rows)
+
+
+def run_embeddings(args: argparse.Namespace, texts: list[str]) -> int:
+    """Sentence embeddings (pooled and normalised as sentence-transformers does) or their similarity matrix."""
     from embrace.embeddings import SentenceEmbedder, cos_sim
 
+    if not args.model:
+        raise ValueError(f"{args.task} needs --model (a sentence-transformers folder or repo id)")
     embedder = SentenceEmbedder.from_pretrained(args.model)
     vectors = embedder.encode(texts, batch_size=args.batch_size, convert_to_tensor=True,
                               normalize_embeddings=False if args.no_normalize else None)
