@@ -380,6 +380,7 @@ class Trainer:
             assert self.optimizer is not None
             self.optimizer.step()
             self.control = self._event("on_optimizer_step")
+            self._step_lr = float(self.lr_scheduler.get_last_lr()[0])  # logged: the lr this step used
             self.lr_scheduler.step()
             self.optimizer.zero_grad(set_to_none=True)
             state.global_step += 1
@@ -426,7 +427,7 @@ class Trainer:
             logs: dict[str, float] = {"loss": state.loss_since_log / state.steps_since_log}
             if grad_norm is not None:
                 logs["grad_norm"] = grad_norm
-            logs["learning_rate"] = float(self.lr_scheduler.get_last_lr()[0])
+            logs["learning_rate"] = getattr(self, "_step_lr", float(self.lr_scheduler.get_last_lr()[0]))
             state.loss_since_log, state.steps_since_log = 0.0, 0
             self.log(logs)
         control.should_log = False
