@@ -58,9 +58,17 @@ def _build_split(builder: str, files: list[str], split: str, options: dict[str, 
     report_path = path + ".bad_rows.json"
     if not (is_caching_enabled() and os.path.exists(path)):
         with ArrowWriter(path) as writer:
+            pending: list[Any] = []  # many small files (one email each): write record batches of >= 10k rows
+            pending_rows = 0
             for file in files:
                 for table in read_file(builder, file, options, report):
-                    writer.write_table(_apply_features(table, features))
+                    pending.append(_apply_features(table, features))
+                    pending_rows += table.num_rows
+                    if pending_rows >= 10_000:
+                        writer.write_table(_concat(pending))
+                        pending, pending_rows = [], 0
+            if pending:
+                writer.write_table(_concat(pending))
             writer.finalize()
         _save_report(report_path, report)
     else:
@@ -71,6 +79,12 @@ def _build_split(builder: str, files: list[str], split: str, options: dict[str, 
                  info={"bad_rows": report.rows, "data_files": files})
     _warn_bad_rows(split, report)
     return ds
+
+
+def _concat(tables: list[Any]) -> Any:
+    import pyarrow as pa
+
+    return pa.concat_tables(tables, promote_options="permissive") if len(tables) > 1 else tables[0]
 
 
 def _save_report(path: str, report: BadRows) -> None:

@@ -129,8 +129,8 @@ def read_json(path: str, kwargs: dict[str, Any], report: BadRows) -> Iterator[pa
     json_field = kwargs.get("field")
     if json_field is None and encoding.replace("-", "").lower() == "utf8":
         try:
-            table = pjson.read_json(path, read_options=pjson.ReadOptions(block_size=max(1 << 20, min(
-                os.path.getsize(path) + 1024, 64 << 20))))
+            block = max(1 << 16, min(os.path.getsize(path) + 1024, 64 << 20))  # small files: small buffers
+            table = pjson.read_json(path, read_options=pjson.ReadOptions(block_size=block))
             check_garbled(table, path, 0, report)
             for start in range(0, table.num_rows, _BATCH_ROWS):
                 yield table.slice(start, _BATCH_ROWS)
