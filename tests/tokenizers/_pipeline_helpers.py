@@ -28,7 +28,7 @@ TRICKY = [
 
 
 def read_texts(kind: str, limit: int | None = None) -> list[str]:
-    """Lines/paragraphs of a real corpus: 'sotu', 'moby_dick' (paragraphs) or 'tweets_csv' (text column)."""
+    """Texts of a real corpus: 'sotu' (five-sentence chunks), 'moby_dick' (paragraphs), 'tweets_csv' (text column)."""
     if kind == "tweets_csv":
         with open(asset("tweets_csv"), encoding="latin-1", newline="") as f:
             rows = [r[2] for r in csv.reader(f) if len(r) >= 3][1:]
@@ -36,7 +36,12 @@ def read_texts(kind: str, limit: int | None = None) -> list[str]:
     folder = asset(kind)
     texts: list[str] = []
     for path in sorted(Path(folder).glob("*.txt")):
-        texts.extend(p for p in path.read_text(encoding="utf-8").split("\n\n") if p.strip())
+        raw = path.read_text(encoding="utf-8")
+        if kind == "sotu":  # one line per speech: cut into chunks of about five sentences
+            sentences = raw.split(". ")
+            texts.extend(". ".join(sentences[i : i + 5]) for i in range(0, len(sentences), 5))
+        else:
+            texts.extend(p for p in raw.split("\n\n") if p.strip())
         if limit is not None and len(texts) >= limit:
             break
     return texts[:limit]
@@ -60,3 +65,8 @@ def gpt2_files() -> tuple[dict[str, int], list[tuple[str, str]]]:
     lines = (folder / "vocab.bpe").read_text(encoding="utf-8").split("\n")[1:]
     merges = [(a, b) for a, b in (line.split(" ") for line in lines if line.strip())]
     return vocab, merges
+
+
+def whole_speech() -> str:
+    """One complete State of the Union address (a very long single input, ~50k characters)."""
+    return (asset("sotu") / "1790_george_washington_n.txt").read_text(encoding="utf-8") * 4

@@ -4,7 +4,7 @@ Every normalizer has two paths: ``normalize_str(str) -> str`` (the fast ids-only
 ``normalize(NormalizedString)`` which also keeps, for every normalized character, the (start, end) character
 span of the original text it came from. Alignment rules follow the reference: a character produced from one
 input character inherits its span, replacement text inherits the span of the last replaced character, and
-prepended text gets an empty span at the start.
+prepended text gets the span of the first character.
 """
 
 from __future__ import annotations
@@ -99,8 +99,7 @@ class NormalizedString:
         if not self.text:
             return
         spans = self.spans()
-        start = spans[0][0]
-        self.align = [(start, start)] * len(prefix) + spans
+        self.align = [spans[0]] * len(prefix) + spans
         self.text = prefix + self.text
 
     def append(self, suffix: str) -> None:
@@ -257,8 +256,8 @@ class _Unicode(Normalizer):
         if self.form in ("NFD", "NFKD"):
             ns.map_chars(self.normalize_str)
             return
-        # Composition works on clusters (a starter and its combining marks); each output char of a cluster
-        # takes the span of the input char at the same position, the last input char absorbing the rest.
+        # Composition works on clusters (a starter and its combining marks). An output char that also appears
+        # in the input keeps that char's span; a composed char takes the span of the next unused input char.
         spans = ns.spans()
         out: list[str] = []
         align: list[Span] = []
@@ -267,10 +266,14 @@ class _Unicode(Normalizer):
             j = i + 1
             while j < n and unicodedata.combining(ns.text[j]):
                 j += 1
-            cluster = self.normalize_str(ns.text[i:j])
-            for k, ch in enumerate(cluster):
+            segment = ns.text[i:j]
+            p = 0
+            for ch in self.normalize_str(segment):
+                found = segment.find(ch, p)
+                k = found if found >= 0 else min(p, len(segment) - 1)
                 out.append(ch)
-                align.append(spans[min(i + k, j - 1)])
+                align.append(spans[i + k])
+                p = k + 1
             i = j
         ns.text, ns.align = "".join(out), align
 
@@ -390,6 +393,101 @@ class Sequence(Normalizer):
         return {"type": self.type_name, "normalizers": [n.to_json() for n in self.normalizers]}
 
 
+_GRAPHEME = regex.compile(r"\X")
+
+
+class Precompiled(Normalizer):
+    """SentencePiece's compiled normalization rules (``precompiled_charsmap``, base64 in tokenizer.json).
+
+    The blob is a little-endian u32 trie size, a darts-clone double-array trie over UTF-8 bytes, then the
+    NUL-separated replacement strings the trie values point to. Like the reference, a grapheme shorter than 6
+    bytes is looked up whole first, otherwise each of its characters is; the first (shortest) match wins.
+    """
+
+    type_name = "Precompiled"
+
+    def __init__(self, precompiled_charsmap: str) -> None:
+        import base64
+        import struct
+
+        self.charsmap = precompiled_charsmap
+        blob = base64.b64decode(precompiled_charsmap) if precompiled_charsmap else b""
+        if blob:
+            if len(blob) < 4:
+                raise InvalidTokenizerFileError("Precompiled normalizer: precompiled_charsmap is truncated")
+            (trie_size,) = struct.unpack_from("<I", blob, 0)
+            if 4 + trie_size > len(blob) or trie_size % 4:
+                raise InvalidTokenizerFileError("Precompiled normalizer: precompiled_charsmap has a bad trie size")
+            self._trie = list(struct.unpack_from(f"<{trie_size // 4}I", blob, 4))
+            self._normalized = blob[4 + trie_size :]
+        else:
+            self._trie, self._normalized = [], b""
+        self._cache: dict[str, str | None] = {}
+
+    def _lookup(self, chunk: str) -> str | None:
+        if chunk in self._cache:
+            return self._cache[chunk]
+        result: str | None = None
+        trie = self._trie
+        if trie:
+            pos = 0
+            unit = trie[pos]
+            pos ^= (unit >> 10) << ((unit & (1 << 9)) >> 6)
+            for byte in chunk.encode("utf-8"):
+                pos ^= byte
+                if pos >= len(trie):
+                    break
+                unit = trie[pos]
+                if unit & ((1 << 31) | 0xFF) != byte:
+                    break
+                pos ^= (unit >> 10) << ((unit & (1 << 9)) >> 6)
+                if (unit >> 8) & 1:
+                    start = trie[pos] & ((1 << 31) - 1)
+                    end = self._normalized.find(b"\0", start)
+                    result = self._normalized[start : end if end >= 0 else None].decode("utf-8", errors="replace")
+                    break
+        if len(self._cache) < 100_000:
+            self._cache[chunk] = result
+        return result
+
+    def _pieces(self, text: str) -> list[tuple[str, str]]:
+        """(original chunk, replacement) pairs covering ``text``."""
+        out: list[tuple[str, str]] = []
+        for grapheme in _GRAPHEME.findall(text):
+            if len(grapheme.encode("utf-8")) < 6:
+                norm = self._lookup(grapheme)
+                if norm is not None:
+                    out.append((grapheme, norm))
+                    continue
+            for c in grapheme:
+                norm = self._lookup(c)
+                out.append((c, c if norm is None else norm))
+        return out
+
+    def normalize_str(self, text: str) -> str:
+        if not self._trie:
+            return text
+        return "".join(new for _old, new in self._pieces(text))
+
+    def normalize(self, ns: NormalizedString) -> None:
+        if not self._trie:
+            return
+        pieces = self._pieces(ns.text)
+        if all(old == new for old, new in pieces):
+            return
+        spans = ns.spans()
+        align: list[Span] = []
+        pos = 0
+        for old, new in pieces:
+            # new char k takes the span of old char min(k, len(old) - 1), as the reference's transform does
+            align.extend(spans[pos + min(k, len(old) - 1)] for k in range(len(new)))
+            pos += len(old)
+        ns.text, ns.align = "".join(new for _old, new in pieces), align
+
+    def to_json(self) -> dict[str, Any]:
+        return {"type": self.type_name, "precompiled_charsmap": self.charsmap}
+
+
 def from_json(d: dict[str, Any] | None) -> Normalizer | None:
     """Build a normalizer from its tokenizer.json object (None stays None)."""
     if d is None:
@@ -407,9 +505,11 @@ def from_json(d: dict[str, Any] | None) -> Normalizer | None:
         return Prepend(str(require(d, "prepend", "Prepend")))
     if kind == "Strip":
         return Strip(d.get("strip_left", True), d.get("strip_right", True))
+    if kind == "Precompiled":
+        return Precompiled(d.get("precompiled_charsmap") or "")
     simple: dict[str, type[Normalizer]] = {
         "Lowercase": Lowercase, "StripAccents": StripAccents, "NFC": NFC, "NFD": NFD, "NFKC": NFKC, "NFKD": NFKD
     }
     if kind in simple:
         return simple[kind]()
-    raise unknown_type("normalizer", kind, [*simple, "BertNormalizer", "Sequence", "Replace", "Prepend", "Strip"])
+    raise unknown_type("normalizer", kind, [*simple, "BertNormalizer", "Sequence", "Replace", "Prepend", "Strip", "Precompiled"])

@@ -104,7 +104,8 @@ class PreTokenizer:
 
     def split_words(self, text: str) -> list[Word] | None:
         """Offsets fast path: ``(word, start, src)`` with ``src`` None when word char ``i`` is text char
-        ``start + i``, else ``src[i]`` = the text index of word char ``i`` (-1: inserted before the text).
+        ``start + i``, else ``src[i]`` = the text index of word char ``i`` (a prefix inserted by the
+        pre-tokenizer maps to the first char, as in the reference).
         None when this pre-tokenizer only supports ``split`` (it rewrites text in ways spans cannot express)."""
         return None
 
@@ -251,7 +252,7 @@ class ByteLevel(PreTokenizer):
                 continue
             src: list[int] = []
             for j, c in enumerate(piece):
-                src.extend([start + j - shift] * len(c.encode("utf-8")))
+                src.extend([max(0, start + j - shift)] * len(c.encode("utf-8")))
             out.append((word, 0, src))
         return out
 

@@ -302,9 +302,9 @@ class Tokenizer:
                         continue
                     a, b = src[s], src[e - 1]
                     if align is None:
-                        offsets.append((base if a < 0 else base + a, base if b < 0 else base + b + 1))
+                        offsets.append((base + a, base + b + 1))
                     else:
-                        offsets.append((base if a < 0 else align[a][0], base if b < 0 else align[b][1]))
+                        offsets.append((align[a][0], align[b][1]))
         n = len(ids)
         enc.type_ids = [type_id] * n
         enc.attention_mask = [1] * n
