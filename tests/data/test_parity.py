@@ -86,7 +86,7 @@ def test_shard_same_rows(contiguous: bool) -> None:
             ref.shard(3, index, contiguous=contiguous)["idx"])
 
 
-@pytest.mark.parametrize("strategy", ["first_exhausted", "all_exhausted"])
+@pytest.mark.parametrize("strategy", ["first_exhausted", "all_exhausted", "all_exhausted_without_replacement"])
 @pytest.mark.parametrize("probabilities", [None, [0.2, 0.5, 0.3]])
 def test_interleave_same_rows(strategy: str, probabilities: list[float] | None) -> None:
     sizes = [5, 9, 3]
