@@ -104,3 +104,16 @@ def test_bad_inputs():
         train_from_iterator("not a tokenizer", ["a"], BpeTrainer(show_progress=False))
     with pytest.raises(TrainerError, match="does not exist"):
         train_from_files(start, ["/nonexistent/file.txt"], BpeTrainer(show_progress=False))
+
+
+@pytest.mark.parametrize("options", [{"vocab_size": 500}, {"vocab_size": 100_000, "min_frequency": 3,
+                                                           "special_tokens": ["<unk>", "the"]}])
+def test_wordlevel_identical(options):
+    from embrace.tokenizers.trainers import WordLevelTrainer
+
+    texts = sotu_texts(4)
+    ref = _untrained(models.WordLevel(unk_token="<unk>"), normalizers.Lowercase(), pre_tokenizers.Whitespace())
+    start = json.loads(ref.to_str())
+    ref.train_from_iterator(texts, trainers.WordLevelTrainer(show_progress=False, **options))
+    ours = train_from_iterator(start, texts, WordLevelTrainer(show_progress=False, **options))
+    assert ours == json.loads(ref.to_str())
