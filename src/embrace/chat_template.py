@@ -81,9 +81,6 @@ def _check_messages(messages: Any) -> list[dict[str, Any]]:
             raise ChatTemplateError(f"message {i} must be a dict with 'role' and 'content', got {type(msg).__name__}")
         if not isinstance(msg.get("role"), str):
             raise ChatTemplateError(f"message {i} needs a string 'role' (system/user/assistant/tool), got {msg!r:.100}")
-        content = msg.get("content")
-        if content is not None and not isinstance(content, (str, list)):
-            raise ChatTemplateError(f"message {i}: 'content' must be a str or a list of parts, got {type(content).__name__}")
     return list(messages)
 
 
