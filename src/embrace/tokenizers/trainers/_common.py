@@ -61,7 +61,7 @@ def check_word_counts(word_counts: Any) -> dict[str, int]:
 class Progress:
     """A tqdm bar when asked for (and tqdm importable), else a no-op; updates are batched to stay cheap."""
 
-    def __init__(self, enabled: bool, total: int, desc: str) -> None:
+    def __init__(self, enabled: bool, total: int | None, desc: str) -> None:
         self._bar: Any = None
         self._pending = 0
         if enabled:

@@ -46,7 +46,7 @@ def count_words(tokenizer_json: dict[str, Any], texts: Iterable[str], show_progr
     normalizer = normalizers.from_json(tokenizer_json.get("normalizer"))
     pre = pre_tokenizers.from_json(tokenizer_json.get("pre_tokenizer"))
     counts: Counter[str] = Counter()
-    progress = Progress(show_progress, length or 0, "Pre-processing sequences")
+    progress = Progress(show_progress, length, "Pre-processing sequences")
     byte_level = isinstance(pre, pre_tokenizers.ByteLevel) and pre.use_regex
     raw: Counter[str] = Counter()
     try:
