@@ -88,8 +88,10 @@ def test_eos_list_min_new_tokens_and_padding_after_eos(pair: Any) -> None:
     for kwargs in ({"eos_token_id": [eos, 4]}, {"eos_token_id": eos, "min_new_tokens": 10}):
         got, expected = _both(pair, do_sample=False, **kwargs)
         assert torch.equal(got, expected)
-    got, _ = _both(pair, do_sample=False, eos_token_id=eos)
-    assert got.shape[1] < 6 + 32  # both rows stopped early
+    _, ours, ids, mask = pair
+    got = ours.generate(ids, attention_mask=mask, max_new_tokens=32, eos_token_id=eos)
+    finished_at = int((got[1, 6:] == eos).nonzero()[0, 0]) + 6
+    assert (got[1, finished_at + 1:] == 0).all()  # a finished row is filled with pad
 
 
 def test_return_dict_scores_match_reference(pair: Any) -> None:
