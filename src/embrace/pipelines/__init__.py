@@ -50,11 +50,12 @@ SUPPORTED_TASKS: dict[str, TaskSpec] = {
                                     "sentence-transformers/all-MiniLM-L6-v2"),
     "zero-shot-classification": TaskSpec("zero_shot_classification:ZeroShotClassificationPipeline",
                                          "AutoModelForSequenceClassification", "facebook/bart-large-mnli"),
+    "text-generation": TaskSpec("text_generation:TextGenerationPipeline", "AutoModelForCausalLM",
+                                "HuggingFaceTB/SmolLM3-3B"),
 }
 TASK_ALIASES = {"sentiment-analysis": "text-classification", "ner": "token-classification"}
 # Reference tasks embrace does not run yet, with the reason given to the user.
 NOT_YET = {
-    "text-generation": "the text-generation pipeline is not in embrace yet; use AutoModelForCausalLM + generate()",
     "summarization": "seq2seq models (BART, T5) are not in embrace yet",
     "translation": "seq2seq models (BART, T5, Marian) are not in embrace yet",
     "text2text-generation": "seq2seq models (T5) are not in embrace yet",
@@ -82,7 +83,7 @@ def pipeline(task: str | None = None, model: Any = None, tokenizer: Any = None, 
              **task_args: Any) -> Pipeline:
     """Build the pipeline for ``task`` (``text-classification``/``sentiment-analysis``, ``token-classification``/
     ``ner``, ``question-answering``, ``fill-mask``, ``feature-extraction``, ``sentence-similarity``,
-    ``zero-shot-classification``).
+    ``zero-shot-classification``, ``text-generation``).
 
     ``model``: a folder, a hub repo id (the HF cache is used, offline too), a loaded model, or None for the
     task's default model. ``tokenizer``: same, defaults to the model's. ``device``: "cpu", "cuda", "cuda:1" or a

@@ -1,0 +1,60 @@
+"""text-generation against transformers 5.23's pipeline: a tiny random Llama with the MiniLM tokenizer (plus a small
+chat template), greedy decoding, plain prompts and chats."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from tests.pipelines.conftest import TOKENIZER_FILES, assert_close, ours, reference_pipeline
+
+from embrace.pipelines import PipelineInputError
+
+CHAT_TEMPLATE = ("{% for m in messages %}[{{ m['role'] }}] {{ m['content'] }} {% endfor %}"
+                 "{% if add_generation_prompt %}[assistant]{% endif %}")
+
+
+@pytest.fixture(scope="module")
+def tiny_llama(tmp_path_factory):
+    import shutil
+
+    import torch
+    from tests.conftest import asset
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    folder = tmp_path_factory.mktemp("tiny_llama")
+    torch.manual_seed(0)
+    LlamaForCausalLM(LlamaConfig(vocab_size=30522, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                                 num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=256,
+                                 pad_token_id=0, bos_token_id=101, eos_token_id=102)).save_pretrained(folder)
+    for name in TOKENIZER_FILES:
+        if (asset("minilm") / name).exists():
+            shutil.copy(asset("minilm") / name, folder / name)
+    config = json.loads((folder / "tokenizer_config.json").read_text())
+    config["chat_template"] = CHAT_TEMPLATE
+    (folder / "tokenizer_config.json").write_text(json.dumps(config))
+    return folder
+
+
+def test_prompts_and_chats_match_reference(tiny_llama):
+    ref = reference_pipeline("text-generation", tiny_llama)
+    mine = ours("text-generation", tiny_llama)
+    greedy = {"max_new_tokens": 6, "do_sample": False}
+    prompt = "Once upon a time there was"
+    assert_close(mine(prompt, **greedy), ref(prompt, **greedy), where="prompt")
+    assert_close(mine([prompt, "Hi"], **greedy), ref([prompt, "Hi"], **greedy), where="list")
+    assert_close(mine(prompt, return_full_text=False, **greedy), ref(prompt, return_full_text=False, **greedy))
+    chat = [{"role": "user", "content": "Hello there"}]
+    assert_close(mine(chat, **greedy), ref(chat, **greedy), where="chat")
+    prefill = chat + [{"role": "assistant", "content": "Well"}]
+    assert_close(mine(prefill, **greedy), ref(prefill, **greedy), where="prefill")
+    sampled = mine(prompt, max_new_tokens=4, do_sample=True, top_k=5, num_return_sequences=2)
+    assert len(sampled) == 2 and all(s["generated_text"].startswith(prompt) for s in sampled)
+
+
+def test_bad_prompts(tiny_llama):
+    mine = ours("text-generation", tiny_llama)
+    with pytest.raises(PipelineInputError):
+        mine("")
+    with pytest.raises(PipelineInputError):
+        mine([{"role": "user", "content": 3}])
