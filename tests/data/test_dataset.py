@@ -118,7 +118,11 @@ def test_generator_and_interleave_streams() -> None:
     b = ed.IterableDataset.from_generator(gen, gen_kwargs={"start": 10})
     assert [r["v"] for r in ed.interleave_datasets([a, b])] == [0, 10, 1, 11, 2, 12]
     assert [r["v"] for r in ed.concatenate_datasets([a, b])] == [0, 1, 2, 10, 11, 12]
-    sharded = ed.IterableDataset.from_generator(gen, gen_kwargs={"start": [0, 100]})
+    def gen_many(starts: list[int]):  # type: ignore[no-untyped-def]
+        for start in starts:
+            yield from gen(start)
+
+    sharded = ed.IterableDataset.from_generator(gen_many, gen_kwargs={"starts": [0, 100]})
     assert sharded.n_shards == 2 and [r["v"] for r in sharded.shard(2, 1)] == [100, 101, 102]
     renamed = a.rename_column("v", "w").map(lambda e: {"x": e["w"] + 1}).select_columns(["x"])
     assert list(renamed) == [{"x": 1}, {"x": 2}, {"x": 3}]

@@ -267,3 +267,17 @@ def test_save_to_disk_interop(tmp_path) -> None:  # type: ignore[no-untyped-def]
     hf.DatasetDict({"train": ref, "test": ref.select(range(3))}).save_to_disk(str(tmp_path / "refdict"))
     loaded_dict = ed.load_from_disk(tmp_path / "refdict")
     assert isinstance(loaded_dict, ed.DatasetDict) and loaded_dict.num_rows == {"train": 40, "test": 3}
+
+
+@pytest.mark.parametrize("epoch", [0, 1, 4])
+def test_streaming_buffer_shuffle_same_order_as_reference(epoch: int) -> None:
+    def gen(n: int = 50):  # type: ignore[no-untyped-def]
+        for i in range(n):
+            yield {"v": i}
+
+    ours = ed.IterableDataset.from_generator(gen).shuffle(seed=42, buffer_size=8)
+    ref = hf.IterableDataset.from_generator(gen).shuffle(seed=42, buffer_size=8)
+    ours.set_epoch(epoch)
+    ref.set_epoch(epoch)
+    assert [r["v"] for r in ours] == [r["v"] for r in ref]
+    assert [r["v"] for r in ed.IterableDataset.from_generator(gen, gen_kwargs={"n": 5})] == list(range(5))

@@ -65,12 +65,13 @@ class IterableDataset(_StreamBase):
     @classmethod
     def from_generator(cls, generator: Callable[..., Any], features: Features | None = None,
                        gen_kwargs: dict[str, Any] | None = None, split: str | None = None) -> IterableDataset:
-        """Rows of ``generator(**gen_kwargs)``; list-valued ``gen_kwargs`` are split into one shard per item."""
+        """Rows of ``generator(**gen_kwargs)``; list-valued ``gen_kwargs`` are split into one shard per item (each
+        call gets a one-item list, as in the reference), which DataLoader workers and ``shuffle`` distribute."""
         kwargs = dict(gen_kwargs or {})
         lists = {k: v for k, v in kwargs.items() if isinstance(v, list)}
         if lists:
             n = len(next(iter(lists.values())))
-            per_shard = [{**kwargs, **{k: v[i] for k, v in lists.items()}} for i in range(n)]
+            per_shard = [{**kwargs, **{k: v[i: i + 1] for k, v in lists.items()}} for i in range(n)]
         else:
             per_shard = [kwargs]
         def shard(kw: dict[str, Any]) -> Callable[[], Iterator[Row]]:
@@ -160,14 +161,17 @@ class IterableDataset(_StreamBase):
                 yield format_python_row(row, self._format)
 
     def _shard_order(self) -> list[int]:
+        """Shard order after shuffle steps: the reference's ``rng.shuffle`` of the shard list (plus, from epoch 1
+        on, a second shuffle seeded by the epoch)."""
+        import numpy as np
+
         order = list(range(len(self._shards)))
         for kind, arg in self._steps:
             if kind == "shuffle":
-                import numpy as np
-
                 seed, _ = arg
-                rng = np.random.default_rng(None if seed is None else seed + self._epoch)
-                order = [order[i] for i in rng.permutation(len(order))]
+                np.random.default_rng(seed).shuffle(order)
+                if self._epoch:
+                    np.random.default_rng(self._epoch).shuffle(order)
         return order
 
     def iter(self, batch_size: int, drop_last_batch: bool = False) -> Iterator[dict[str, list[Any]]]:
@@ -307,25 +311,25 @@ def _step_filter(ds: IterableDataset, rows: Iterator[Row], spec: Any) -> Iterato
 
 
 def _step_shuffle(ds: IterableDataset, rows: Iterator[Row], spec: Any) -> Iterator[Row]:
-    """The reference's buffer shuffle: fill ``buffer_size`` rows, then emit a random slot and refill it."""
+    """The reference's buffer shuffle (datasets 5.x): when ``buffer_size`` rows are buffered, permute them, emit
+    all but ``buffer_size // 2`` and keep the rest; at the end emit a permutation of what is left."""
     import numpy as np
 
     seed, buffer_size = spec
-    rng = np.random.default_rng(None if seed is None else seed + ds._epoch)
+    rng = np.random.default_rng(seed)
+    if ds._epoch:
+        rng = np.random.default_rng(int(rng.integers(0, 1 << 63)) - ds._epoch)
     buffer: list[Row] = []
-    picks: Iterator[int] = iter(())
     for row in rows:
-        if len(buffer) == buffer_size:
-            i = next(picks, None)
-            if i is None:
-                picks = iter(rng.integers(0, buffer_size, size=1000).tolist())
-                i = next(picks)
-            yield buffer[i]
-            buffer[i] = row
-        else:
-            buffer.append(row)
-    rng.shuffle(buffer)
-    yield from buffer
+        buffer.append(row)
+        if len(buffer) >= buffer_size:
+            order = rng.permutation(len(buffer))
+            cut = len(buffer) - buffer_size // 2
+            for i in order[:cut]:
+                yield buffer[i]
+            buffer = [buffer[i] for i in order[cut:]]
+    for i in rng.permutation(len(buffer)):
+        yield buffer[i]
 
 
 def _step_take(ds: IterableDataset, rows: Iterator[Row], n: int) -> Iterator[Row]:
