@@ -1,0 +1,1 @@
+"""Text generation: generate() loop, logits processors, stopping criteria, beam search, streamers."""
