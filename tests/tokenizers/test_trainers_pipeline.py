@@ -117,3 +117,15 @@ def test_wordlevel_identical(options):
     ref.train_from_iterator(texts, trainers.WordLevelTrainer(show_progress=False, **options))
     ours = train_from_iterator(start, texts, WordLevelTrainer(show_progress=False, **options))
     assert ours == json.loads(ref.to_str())
+
+
+@pytest.mark.slow
+def test_byte_level_bpe_32k_on_whole_sotu_identical():
+    texts = sotu_texts(1000)  # all 233 speeches, 10.8 MB
+    options = {"vocab_size": 32000, "initial_alphabet": pre_tokenizers.ByteLevel.alphabet(),
+               "special_tokens": ["<|endoftext|>"]}
+    ref = _untrained(models.BPE(), pre_tokenizer=pre_tokenizers.ByteLevel(add_prefix_space=False))
+    start = json.loads(ref.to_str())
+    ref.train_from_iterator(texts, trainers.BpeTrainer(show_progress=False, **options))
+    ours = train_from_iterator(start, texts, BpeTrainer(show_progress=False, **options))
+    assert ours == json.loads(ref.to_str())
