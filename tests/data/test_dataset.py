@@ -103,6 +103,8 @@ def test_hub_dataset_repo_from_hf_cache(tmp_path: Path, monkeypatch: pytest.Monk
     (repo / "refs" / "main").write_text(commit)
     ed.Dataset.from_dict({"q": ["x", "y", "z"]}).to_parquet(snapshot / "train-00000-of-00001.parquet")
     ed.Dataset.from_dict({"q": ["t"]}).to_parquet(snapshot / "test-00000-of-00001.parquet")
+    stream = ed.load_dataset("someone/tiny", split="train", streaming=True)
+    assert stream.column_names == ["q"] and [r["q"] for r in stream] == ["x", "y", "z"]
     dd = ed.load_dataset("someone/tiny")
     assert dd.num_rows == {"train": 3, "test": 1}
     assert ed.load_dataset("someone/tiny", split="test")["q"] == ["t"]

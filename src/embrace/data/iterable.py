@@ -38,6 +38,20 @@ def _torch_base() -> tuple[type, ...]:
     return ()
 
 
+def _file_features(builder: str, path: str) -> Features:
+    import pyarrow as pa
+
+    if builder == "parquet":
+        import pyarrow.parquet as pq
+
+        return Features.from_arrow_schema(pq.read_schema(path))
+    source = pa.memory_map(path)
+    head = source.read(6)
+    source.seek(0)
+    reader = pa.ipc.open_file(source) if head == b"ARROW1" else pa.ipc.open_stream(source)
+    return Features.from_arrow_schema(reader.schema)
+
+
 class _StreamBase:
     """Base of IterableDataset; torch's IterableDataset is appended to its subclasses' bases when torch loads."""
 
@@ -95,6 +109,8 @@ class IterableDataset(_StreamBase):
         def shard(path: str) -> Callable[[], Iterator[Row]]:
             return lambda: rows(path)
 
+        if features is None and files and builder in ("parquet", "arrow"):  # the schema is in the file header
+            features = _file_features(builder, files[0])
         return cls([shard(path) for path in files], features, split)
 
     def _with(self, kind: str, arg: Any, features: Any = "keep") -> IterableDataset:
