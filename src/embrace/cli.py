@@ -11,6 +11,7 @@ from collections.abc import Sequence
 # modules exposing register(subparsers: argparse._SubParsersAction) -> None
 _COMMAND_MODULES = [
     "embrace.commands.run",
+    "embrace.commands.chat",
     "embrace.commands.env",
     "embrace.commands.hub",
 ]

@@ -58,3 +58,23 @@ def test_bad_prompts(tiny_llama):
         mine("")
     with pytest.raises(PipelineInputError):
         mine([{"role": "user", "content": 3}])
+
+
+def test_cli_text_generation_and_chat(tiny_llama, capsys, monkeypatch):
+    import io
+
+    from tests.pipelines.test_cli_run import needs_embrace_tokenizer
+
+    from embrace.cli import main
+
+    needs_embrace_tokenizer(tiny_llama)
+    assert main(["run", "text-generation", "-m", str(tiny_llama), "--max-new-tokens", "3", "--json", "Hello"]) == 0
+    line = json.loads(capsys.readouterr().out)
+    assert line["input"] == "Hello" and line["output"][0]["generated_text"].startswith("Hello")
+    monkeypatch.setattr("sys.stdin", io.StringIO("Hi there\nAnd again\n\n"))
+    assert main(["chat", "-m", str(tiny_llama), "--max-new-tokens", "3", "--system", "Be brief."]) == 0
+    replies = capsys.readouterr().out.splitlines()
+    reference = reference_pipeline("text-generation", tiny_llama)
+    first = reference([{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi there"}],
+                      max_new_tokens=3, do_sample=False)[0]["generated_text"][-1]["content"]
+    assert len(replies) == 2 and replies[0] == first

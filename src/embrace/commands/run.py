@@ -13,6 +13,7 @@ EXAMPLES = """examples:
   embrace run question-answering --model ./squad-model --context "I live in Berlin." "Where do I live?"
   embrace run zero-shot-classification --model ./nli-model --labels "urgent,not urgent" "Fix my phone now!"
   embrace run fill-mask --model ./bert-model --top-k 3 "Paris is the [MASK] of France."
+  embrace run text-generation --model ./SmolLM2-135M-Instruct --max-new-tokens 30 "Once upon a time"
   embrace run feature-extraction --model sentence-transformers/all-MiniLM-L6-v2 "Hello world"
   embrace run sentence-similarity --model ./all-MiniLM-L6-v2 "A cat sits." "A dog plays." "Stock markets fell."
   cat reviews.txt | embrace run sentiment-analysis --model ./sst2-model --json > labels.jsonl
@@ -24,7 +25,7 @@ feature-extraction and sentence-similarity print pooled sentence embeddings (sen
 
 EMBEDDING_TASKS = ("feature-extraction", "sentence-similarity")
 PIPELINE_TASKS = ("text-classification", "sentiment-analysis", "token-classification", "ner", "question-answering",
-                  "fill-mask", "zero-shot-classification")
+                  "fill-mask", "zero-shot-classification", "text-generation")
 TASKS = EMBEDDING_TASKS + PIPELINE_TASKS
 
 
@@ -47,7 +48,24 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--context", help="question-answering: the text the answers come from")
     parser.add_argument("--labels", help="zero-shot-classification: comma-separated candidate labels")
     parser.add_argument("--multi-label", action="store_true", help="zero-shot-classification: labels are independent")
+    add_generation_options(parser)
     parser.set_defaults(func=run)
+
+
+def add_generation_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--max-new-tokens", type=int, default=50, help="text-generation: tokens to generate")
+    parser.add_argument("--do-sample", action="store_true", help="text-generation: sample instead of greedy")
+    parser.add_argument("--temperature", type=float, help="text-generation: sampling temperature")
+    parser.add_argument("--top-p", type=float, help="text-generation: nucleus sampling probability mass")
+
+
+def generation_arguments(args: argparse.Namespace) -> dict[str, Any]:
+    call: dict[str, Any] = {"max_new_tokens": args.max_new_tokens, "do_sample": args.do_sample}
+    if args.temperature is not None:
+        call["temperature"] = args.temperature
+    if args.top_p is not None:
+        call["top_p"] = args.top_p
+    return call
 
 
 def read_inputs(args: argparse.Namespace) -> list[str]:
@@ -94,6 +112,10 @@ def task_arguments(args: argparse.Namespace) -> dict[str, Any]:
         if not args.context:
             raise ValueError("question-answering needs --context TEXT (the inputs are the questions)")
         call["context"] = args.context
+    if args.task == "text-generation":
+        call.update(generation_arguments(args))
+        if args.top_k is not None:  # for generation --top-k is the sampling cut-off
+            call["top_k"] = args.top_k
     if args.task == "zero-shot-classification":
         if not args.labels:
             raise ValueError('zero-shot-classification needs --labels "label one,label two"')
@@ -113,6 +135,8 @@ def summarize(task: str, result: Any) -> str:
     if task == "question-answering":
         items = result if isinstance(result, list) else [result]
         return "  ".join(f"{r['answer']!r} {r['score']:.3f}" for r in items)
+    if task == "text-generation":
+        return " | ".join(repr(r["generated_text"]) for r in result)
     if task == "zero-shot-classification":
         return "  ".join(f"{label} {score:.3f}" for label, score in zip(result["labels"], result["scores"]))
     rows = result if result and isinstance(result[0], list) else [result]  # fill-mask: one list per mask
