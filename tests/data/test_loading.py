@@ -192,3 +192,15 @@ def test_spam_assassin_emails_real_corpus() -> None:
     assert labels.count(0) == 4150 and labels.count(1) == 1896
     dd = ds.train_test_split(test_size=0.2, stratify_by_column="label", seed=1)
     assert abs(dd["test"]["label"].count(1) / len(dd["test"]) - 1896 / 6046) < 0.01
+
+
+def test_csv_streams_lazily_and_recovers_from_late_type_changes(tmp_path: Path) -> None:
+    lines = ["id,code"] + [f"{i},{i}" for i in range(20_000)] + ["20000,not-a-number"]
+    path = write(tmp_path / "late.csv", "\n".join(lines) + "\n")
+    ds = ed.load_dataset("csv", data_files=str(path), split="train", block_size=1 << 16)
+    assert ds.features["code"].dtype == "large_string" and ds["code"][-1] == "not-a-number" and len(ds) == 20_001
+    assert ds.features["id"].dtype == "int64"
+    stream = ed.load_dataset("csv", data_files=str(path), split="train", streaming=True, block_size=1 << 16)
+    assert [r["id"] for r in stream.take(2)] == [0, 1]  # the first block is enough: no full read
+    with pytest.raises(ed.SchemaError, match="code"):
+        list(stream)

@@ -21,7 +21,7 @@ from embrace.data.dataset_dict import DatasetDict
 from embrace.data.errors import BadRowsWarning, DatasetNotFoundError
 from embrace.data.features import Features
 from embrace.data.fingerprint import fingerprint_files, hash_objects
-from embrace.data.readers import BUILDERS, BadRows, read_file
+from embrace.data.readers import BUILDERS, BadRows, ColumnTypeChanged, read_file
 
 
 def _warn_bad_rows(split: str, report: BadRows) -> None:
@@ -54,22 +54,16 @@ def _build_split(builder: str, files: list[str], split: str, options: dict[str, 
                        features.to_dict() if features else None)
     folder = Path(cache_dir) if cache_dir else datasets_cache_dir() / "embrace" / builder
     path = str(folder / key / f"{split}.arrow")
-    report = BadRows()
     report_path = path + ".bad_rows.json"
     if not (is_caching_enabled() and os.path.exists(path)):
-        with ArrowWriter(path) as writer:
-            pending: list[Any] = []  # many small files (one email each): write record batches of >= 10k rows
-            pending_rows = 0
-            for file in files:
-                for table in read_file(builder, file, options, report):
-                    pending.append(_apply_features(table, features))
-                    pending_rows += table.num_rows
-                    if pending_rows >= 10_000:
-                        writer.write_table(_concat(pending))
-                        pending, pending_rows = [], 0
-            if pending:
-                writer.write_table(_concat(pending))
-            writer.finalize()
+        while True:
+            try:
+                report = _convert(builder, files, options, features, path)
+                break
+            except ColumnTypeChanged as exc:  # restart with that CSV column read as strings
+                if exc.column in options.get("_string_columns", ()):
+                    raise
+                options = {**options, "_string_columns": sorted({*options.get("_string_columns", ()), exc.column})}
         _save_report(report_path, report)
     else:
         report = _load_report(report_path)
@@ -79,6 +73,26 @@ def _build_split(builder: str, files: list[str], split: str, options: dict[str, 
                  info={"bad_rows": report.rows, "data_files": files})
     _warn_bad_rows(split, report)
     return ds
+
+
+def _convert(builder: str, files: list[str], options: dict[str, Any], features: Features | None,
+             path: str) -> BadRows:
+    """Stream every file of a split into one Arrow file at ``path`` (atomic); returns the bad-row report."""
+    report = BadRows()
+    with ArrowWriter(path) as writer:
+        pending: list[Any] = []  # many small files (one email each): write record batches of >= 10k rows
+        pending_rows = 0
+        for file in files:
+            for table in read_file(builder, file, options, report):
+                pending.append(_apply_features(table, features))
+                pending_rows += table.num_rows
+                if pending_rows >= 10_000:
+                    writer.write_table(_concat(pending))
+                    pending, pending_rows = [], 0
+        if pending:
+            writer.write_table(_concat(pending))
+        writer.finalize()
+    return report
 
 
 def _concat(tables: list[Any]) -> Any:

@@ -73,7 +73,7 @@ def _csv_options(kwargs: dict[str, Any], report: BadRows, source: str, file_size
     read = pcsv.ReadOptions(encoding=kwargs.get("encoding") or "utf8", column_names=names,
                             skip_rows=int(kwargs.get("skiprows") or 0),
                             autogenerate_column_names=header is None and not names,
-                            block_size=max(1 << 20, min(file_size + 1024, 64 << 20)))
+                            block_size=int(kwargs.get("block_size") or max(1 << 20, min(file_size + 1024, 64 << 20))))
     parse = pcsv.ParseOptions(delimiter=kwargs.get("sep") or kwargs.get("delimiter") or ",",
                               quote_char=kwargs.get("quotechar", '"'), newlines_in_values=True,
                               invalid_row_handler=handler)
@@ -89,35 +89,42 @@ def _large_strings(table: pa.Table) -> pa.Table:
     return table if schema.equals(table.schema) else table.cast(schema)
 
 
+class ColumnTypeChanged(SchemaError):
+    """A CSV column's later values do not fit the type inferred from its first block; ``column`` names it."""
+
+    def __init__(self, message: str, column: str) -> None:
+        super().__init__(message)
+        self.column = column
+
+
 def read_csv(path: str, kwargs: dict[str, Any], report: BadRows) -> Iterator[pa.Table]:
-    """CSV in batches; a column whose later values do not fit the type inferred early becomes a string column."""
+    """CSV, streamed batch by batch. Columns in ``kwargs["_string_columns"]`` are read as strings; a column whose
+    later values do not fit its inferred type raises :class:`ColumnTypeChanged` (``load_dataset`` then restarts
+    with that column as strings)."""
     import pyarrow.csv as pcsv
 
-    string_columns: set[str] = set()
-    while True:
-        attempt = BadRows()
-        read, parse, convert = _csv_options(kwargs, attempt, path, os.path.getsize(path), string_columns)
-        tables, row, names = [], 0, None
-        try:
-            reader = pcsv.open_csv(path, read_options=read, parse_options=parse, convert_options=convert)
-            names = reader.schema.names
-            for batch in reader:
-                table = _large_strings(pa.Table.from_batches([batch]))
-                check_garbled(table, path, row, attempt)
-                tables.append(table)
-                row += table.num_rows
-        except pa.ArrowInvalid as exc:
-            match = re.search(r"In CSV column #(\d+): CSV conversion error", str(exc))
-            if match is None or names is None or names[int(match.group(1))] in string_columns:
-                raise SchemaError(f"{path}: cannot parse CSV ({exc}). Check sep=, encoding= and quoting.") from exc
-            string_columns.add(names[int(match.group(1))])
-            continue
-        except UnicodeDecodeError as exc:
-            raise SchemaError(f"{path} is not valid {read.encoding} text ({exc}); pass encoding='latin-1' or the "
-                              "file's real encoding.") from exc
-        report.rows.extend(attempt.rows)
-        yield from tables
-        return
+    string_columns: set[str] = set(kwargs.get("_string_columns") or ())
+    read, parse, convert = _csv_options(kwargs, report, path, os.path.getsize(path), string_columns)
+    row, names = 0, None
+    try:
+        reader = pcsv.open_csv(path, read_options=read, parse_options=parse, convert_options=convert)
+        names = reader.schema.names
+        for batch in reader:
+            table = _large_strings(pa.Table.from_batches([batch]))
+            check_garbled(table, path, row, report)
+            yield table
+            row += table.num_rows
+    except pa.ArrowInvalid as exc:
+        match = re.search(r"In CSV column #(\d+): CSV conversion error", str(exc))
+        if match is None or names is None or names[int(match.group(1))] in string_columns:
+            raise SchemaError(f"{path}: cannot parse CSV ({exc}). Check sep=, encoding= and quoting.") from exc
+        column = names[int(match.group(1))]
+        raise ColumnTypeChanged(f"{path}: column {column!r} has values after row {row} that do not fit the type "
+                                f"inferred from its first rows ({exc}); pass features= to set its type.",
+                                column) from exc
+    except UnicodeDecodeError as exc:
+        raise SchemaError(f"{path} is not valid {read.encoding} text ({exc}); pass encoding='latin-1' or the "
+                          "file's real encoding.") from exc
 
 
 # ----------------------------------------------------------------------------------------------- json
