@@ -81,6 +81,8 @@ def test_errors():
         UnigramTrainer(vocab_size=3, show_progress=False).train_words({"abcdef": 2})
     with pytest.raises(TrainerError, match="Unigram model"):
         UnigramTrainer(show_progress=False).train_words({"a": 1}, {"type": "BPE"})
+    with pytest.raises(TrainerError, match="no room"):
+        UnigramTrainer(vocab_size=2, special_tokens=["<s>", "</s>"], show_progress=False).train_words({"a": 1})
     with pytest.raises(TrainerError, match="shrinking_factor"):
         UnigramTrainer(shrinking_factor=1.5).train_words({"a": 1})
 

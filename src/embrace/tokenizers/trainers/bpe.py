@@ -228,7 +228,7 @@ class BpeTrainer:
         where: defaultdict[int, set[int]],
     ) -> None:
         """Merges ``(a, b)`` left to right in the words of ``pos`` and records the pair-count changes."""
-        b_lo, new_hi = b, new << _SHIFT
+        new_hi = new << _SHIFT
         for i in pos:
             w = words[i]
             if b not in w:
@@ -242,7 +242,7 @@ class BpeTrainer:
                     break
                 if j + 1 >= len(w):
                     break
-                if w[j + 1] != b_lo:
+                if w[j + 1] != b:
                     j += 1
                     continue
                 if j:

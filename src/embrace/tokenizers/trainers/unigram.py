@@ -219,6 +219,10 @@ class UnigramTrainer:
             raise TrainerError(f"UnigramTrainer trains a Unigram model, the tokenizer has a {base_model.get('type')} model")
         if not 0.0 < self.shrinking_factor < 1.0:
             raise TrainerError(f"shrinking_factor must be in (0, 1), got {self.shrinking_factor}")
+        specials = [entry["content"] for entry in special_token_entries(self.special_tokens)]
+        n_reserved = len(specials) + (1 if self.unk_token is not None and self.unk_token not in specials else 0)
+        if self.vocab_size <= n_reserved:
+            raise TrainerError(f"vocab_size={self.vocab_size} leaves no room after {n_reserved} special tokens")
         sentences = [(w, int(c)) for w, c in check_word_counts(word_counts).items()]
         pieces, unk_id = self.learn(sentences)
         model = {"type": "Unigram", "unk_id": unk_id, "vocab": [[p, s] for p, s in pieces], "byte_fallback": False}
