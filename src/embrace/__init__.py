@@ -40,6 +40,7 @@ _LAZY: dict[str, str] = {
     "PreTrainedTokenizerFast": "embrace.tokenization",
     "BatchEncoding": "embrace.tokenization",
     "Tokenizer": "embrace.tokenizers",
+    "AddedToken": "embrace.tokenizers",
     # datasets
     "Dataset": "embrace.data",
     "DatasetDict": "embrace.data",
@@ -58,6 +59,7 @@ _LAZY: dict[str, str] = {
     "HfApi": "embrace.hub",
     # pipelines
     "pipeline": "embrace.pipelines",
+    "Pipeline": "embrace.pipelines",
     # training
     "Trainer": "embrace.training.trainer",
     "TrainingArguments": "embrace.training.arguments",

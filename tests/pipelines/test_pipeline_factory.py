@@ -73,6 +73,8 @@ def test_model_object_needs_tokenizer(tiny_models):
     from embrace.models.auto import AutoModelForSequenceClassification
 
     model = AutoModelForSequenceClassification.from_pretrained(tiny_models["sequence"])
+    with pytest.raises(PipelineModelError, match="TokenClassification"):
+        pipeline("ner", model=model, tokenizer=load_tokenizer(tiny_models["sequence"]))
     with pytest.raises(PipelineInputError, match="tokenizer"):
         pipeline("text-classification", model=model)
     classifier = pipeline("text-classification", model=model, tokenizer=load_tokenizer(tiny_models["sequence"]),

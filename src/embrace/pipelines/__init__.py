@@ -111,6 +111,7 @@ def pipeline(task: str | None = None, model: Any = None, tokenizer: Any = None, 
             extra["pooling"] = _pooling_spec(source, load_kwargs)
     else:
         model_obj = source
+        _check_model_fits(model_obj, spec.auto_class, name)
     if tokenizer is None:
         if not isinstance(source, str | os.PathLike):
             raise PipelineInputError(f"pipeline({name!r}) got a model object: also pass tokenizer=...")
@@ -149,6 +150,23 @@ def _load_model(auto_class: str, source: str | os.PathLike[str], task: str, dtyp
         return loader.from_pretrained(source, dtype=dtype if dtype is not None else "auto", **load_kwargs)
     except UnknownModelTypeError as exc:
         raise PipelineModelError(f"{os.fspath(source)!r} cannot be used for {task}: {exc}") from exc
+
+
+def _check_model_fits(model: Any, auto_class: str, task: str) -> None:
+    """A loaded model passed for a task must be the class the task's Auto class would build for its config."""
+    from embrace.errors import EmbraceError
+    from embrace.models import auto
+
+    config = getattr(model, "config", None)
+    if config is None or not hasattr(config, "model_type"):
+        return  # not an embrace model (a user's own module): trust it
+    try:
+        expected = getattr(auto, auto_class).model_class(config)
+    except EmbraceError as exc:
+        raise PipelineModelError(f"{type(model).__name__} cannot be used for {task}: {exc}") from exc
+    if not isinstance(model, expected):
+        raise PipelineModelError(
+            f"{task} needs a {expected.__name__} (loaded with {auto_class}), got {type(model).__name__}")
 
 
 def _load_tokenizer(source: str | os.PathLike[str], load_kwargs: dict[str, Any]) -> Any:
