@@ -1,0 +1,109 @@
+"""Trainer throughput: embrace Trainer vs transformers Trainer vs a bare PyTorch loop, same tiny BERT, same data.
+
+Run: .venv/bin/python bench/bench_trainer.py [--steps 40] [--hidden 64] [--layers 2] [--batch 16] [--seq 64]
+Prints a table (optimizer steps/s; ratio = ours / reference) and writes bench/results/trainer.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+
+def make_data(n: int, seq: int, vocab: int) -> list[dict]:
+    g = torch.Generator().manual_seed(0)
+    ids = torch.randint(5, vocab, (n, seq), generator=g)
+    labels = torch.randint(0, 2, (n,), generator=g)
+    return [{"input_ids": ids[i].tolist(), "attention_mask": [1] * seq, "label": int(labels[i])} for i in range(n)]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--steps", type=int, default=40)
+    parser.add_argument("--hidden", type=int, default=64)
+    parser.add_argument("--layers", type=int, default=2)
+    parser.add_argument("--batch", type=int, default=16)
+    parser.add_argument("--seq", type=int, default=64)
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (1 avoids contention on a busy box)")
+    parser.add_argument("--rounds", type=int, default=3, help="contenders alternate; the best round counts")
+    opts = parser.parse_args()
+    torch.set_num_threads(opts.threads)
+
+    import transformers
+
+    from embrace.models.bert import BertForSequenceClassification
+    from embrace.training import Trainer, TrainingArguments, default_data_collator
+
+    tmp = Path(tempfile.mkdtemp(prefix="bench_trainer_"))
+    config = transformers.BertConfig(vocab_size=1000, hidden_size=opts.hidden, num_hidden_layers=opts.layers,
+                                     num_attention_heads=4, intermediate_size=4 * opts.hidden,
+                                     max_position_embeddings=opts.seq, num_labels=2)
+    torch.manual_seed(0)
+    transformers.BertForSequenceClassification(config).save_pretrained(tmp / "init")
+    data = make_data(opts.batch * opts.steps, opts.seq, 1000)
+    common = {"max_steps": opts.steps, "per_device_train_batch_size": opts.batch, "save_strategy": "no",
+              "report_to": "none", "disable_tqdm": True, "logging_steps": 10, "learning_rate": 1e-4,
+              "optim": "adamw_torch"}
+
+    # warm torch (first optimizer construction imports torch._dynamo: seconds, for every contender)
+    warm = transformers.BertForSequenceClassification.from_pretrained(tmp / "init")
+    torch.optim.AdamW(warm.parameters()).step()
+
+    def timed(trainer) -> float:
+        start = time.perf_counter()
+        trainer.train()
+        return opts.steps / (time.perf_counter() - start)
+
+    def run_reference() -> float:
+        model = transformers.BertForSequenceClassification.from_pretrained(tmp / "init")
+        args = transformers.TrainingArguments(output_dir=str(tmp / "ref"), use_cpu=True, **common)
+        return timed(transformers.Trainer(model=model, args=args, train_dataset=data,
+                                          data_collator=transformers.default_data_collator))
+
+    def run_ours() -> float:
+        model = BertForSequenceClassification.from_pretrained(tmp / "init")
+        return timed(Trainer(model=model, args=TrainingArguments(output_dir=str(tmp / "ours"), **common),
+                             train_dataset=data))
+
+    def run_bare() -> float:
+        # bare loop over the same model/data: the Trainer's overhead is the gap to this
+        model = BertForSequenceClassification.from_pretrained(tmp / "init")
+        optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
+        model.train()
+        start = time.perf_counter()
+        for i in range(0, opts.steps * opts.batch, opts.batch):
+            loss = model(**default_data_collator(data[i:i + opts.batch])).loss
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            optimizer.step()
+            optimizer.zero_grad()
+        return opts.steps / (time.perf_counter() - start)
+
+    contenders = {"reference Trainer": run_reference, "embrace Trainer": run_ours,
+                  "bare PyTorch loop (embrace model)": run_bare}
+    results = {name: 0.0 for name in contenders}
+    for _ in range(opts.rounds):
+        for name, run in contenders.items():
+            results[name] = max(results[name], run())
+
+    ref = results["reference Trainer"]
+    print(f"threads={torch.get_num_threads()} steps={opts.steps} hidden={opts.hidden} layers={opts.layers} "
+          f"batch={opts.batch} seq={opts.seq}")
+    print(f"{'contender':38s} {'steps/s':>9s} {'vs reference':>13s}")
+    for name, value in results.items():
+        print(f"{name:38s} {value:9.2f} {value / ref:12.2f}x")
+    overhead = 1 - results["embrace Trainer"] / results["bare PyTorch loop (embrace model)"]
+    print(f"embrace Trainer overhead over the bare loop: {overhead * 100:.1f}%")
+    out = Path(__file__).parent / "results" / "trainer.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({"options": vars(opts), "steps_per_second": results,
+                               "trainer_overhead": overhead}, indent=2))
+
+
+if __name__ == "__main__":
+    main()
