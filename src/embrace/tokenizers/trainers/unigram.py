@@ -31,7 +31,6 @@ from embrace.tokenizers.trainers._common import (
     check_word_counts,
     special_token_entries,
 )
-from embrace.tokenizers.trainers._unigram_lattice import SeedLattice
 from embrace.tokenizers.trainers.bpe import TrainResult
 
 _UNK_PENALTY = 10.0
@@ -261,6 +260,8 @@ class UnigramTrainer:
 
     def _prepare_lattice(self, seeds: list[Piece], sentences: list[tuple[str, int]]) -> None:
         """Builds the seed lattice of all words, which every later E step and Viterbi pass filters."""
+        from embrace.tokenizers.trainers._unigram_lattice import SeedLattice  # numpy, loaded when training
+
         self._seed_index = {piece: i for i, (piece, _) in enumerate(seeds)}
         nonempty = [(w, c) for w, c in sentences if w]
         self._lattice = SeedLattice([w for w, _ in nonempty], [float(c) for _, c in nonempty], self._seed_index,
