@@ -287,15 +287,21 @@ class PreTrainedTokenizerFast:
             side = padding_side or self.padding_side
             backend.enable_padding(side, self.pad_token_id, self.pad_token_type_id, self.pad_token,
                                    max_length if pad == "max_length" else None, pad_to_multiple_of)
-        try:
-            encodings = backend.encode_batch(inputs, is_pretokenized=is_split_into_words, add_special_tokens=add_special_tokens)
-        finally:
-            backend.no_truncation()
-            backend.no_padding()
         if return_token_type_ids is None:
             return_token_type_ids = "token_type_ids" in self.model_input_names
         if return_attention_mask is None:
             return_attention_mask = "attention_mask" in self.model_input_names
+        settings = (backend.truncation, backend.padding)
+        try:
+            if (text_pair is None and not is_split_into_words and trunc != "only_second" and not return_overflowing_tokens
+                    and not return_offsets_mapping and not return_special_tokens_mask):
+                texts: list[str] = inputs  # type: ignore[assignment]  # no pairs on this path
+                return self._ids_only(texts, batched, add_special_tokens, return_token_type_ids,
+                                      return_attention_mask, return_length, return_tensors, settings)
+            encodings = backend.encode_batch(inputs, is_pretokenized=is_split_into_words, add_special_tokens=add_special_tokens)
+        finally:
+            backend.no_truncation()
+            backend.no_padding()
         data: dict[str, list[Any]] = {"input_ids": []}
         for key, wanted in (("token_type_ids", return_token_type_ids), ("attention_mask", return_attention_mask),
                             ("special_tokens_mask", return_special_tokens_mask),
@@ -325,6 +331,55 @@ class PreTrainedTokenizerFast:
             single = {k: (v[0] if v and isinstance(v[0], list) else v) for k, v in data.items()}
             return BatchEncoding(single, flat, n_sequences=1 if text_pair is None else 2)
         return BatchEncoding(data, flat, tensor_type=return_tensors, n_sequences=1 if text_pair is None else 2)
+
+    def _ids_only(self, texts: list[str], batched: bool, add_special_tokens: bool, want_types: bool, want_mask: bool,
+                  want_length: bool, return_tensors: str | None, settings: tuple[Any, Any]) -> BatchEncoding:
+        """Single sequences without offsets: the cached ids-only path; ``.encodings`` are computed on first use."""
+        backend = self._tokenizer
+        pad = settings[1]
+        backend.padding = None  # pad here, knowing each row's real length (a pad id may also be a real token)
+        ids = backend.encode_batch_ids(texts, add_special_tokens=add_special_tokens)
+        n_real = [len(row) for row in ids]
+        left = bool(pad) and pad["direction"] == "left"
+        if pad and ids:
+            length = pad["length"] if pad["length"] is not None else max(n_real)
+            if pad["pad_to_multiple_of"] and length % pad["pad_to_multiple_of"]:
+                length += pad["pad_to_multiple_of"] - length % pad["pad_to_multiple_of"]
+            ids = [_place(row, max(length, len(row)), pad["pad_id"], left) for row in ids]
+        data: dict[str, Any] = {"input_ids": ids}
+        if want_types:
+            before, seq_type, after = self._type_template(add_special_tokens)
+            pad_type = self.pad_token_type_id
+            data["token_type_ids"] = [
+                _place([*before, *[seq_type] * (n - len(before) - len(after)), *after], len(row), pad_type, left)
+                for row, n in zip(ids, n_real)
+            ]
+        if want_mask:
+            data["attention_mask"] = [_place([1] * n, len(row), 0, left) for row, n in zip(ids, n_real)]
+        if want_length:
+            data["length"] = [len(row) for row in ids]
+
+        def encodings() -> list[Encoding]:
+            old = (backend.truncation, backend.padding)
+            backend.truncation, backend.padding = settings
+            try:
+                return backend.encode_batch(texts, add_special_tokens=add_special_tokens)
+            finally:
+                backend.truncation, backend.padding = old
+
+        if not batched and return_tensors is None:
+            return BatchEncoding({k: v[0] for k, v in data.items()}, encodings, n_sequences=1)
+        return BatchEncoding(data, encodings, tensor_type=return_tensors, n_sequences=1)
+
+    def _type_template(self, add_special_tokens: bool) -> tuple[list[int], int, list[int]]:
+        """Type ids the post-processor gives around one sequence: (before, sequence type, after)."""
+        post = self._tokenizer.post_processor
+        if post is None or not add_special_tokens:
+            return [], 0, []
+        probe = Encoding([-1], [0], [""], [(0, 0)], [1], [0], [None])
+        out = post.process(probe, None, True)
+        i = out.ids.index(-1)
+        return out.type_ids[:i], out.type_ids[i], out.type_ids[i + 1 :]
 
     def _strategies(
         self, padding: bool | str, truncation: bool | str | None, max_length: int | None, pad_to_multiple_of: int | None
@@ -466,6 +521,11 @@ class AutoTokenizer:
     @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path: str | os.PathLike[str], *inputs: Any, **kwargs: Any) -> PreTrainedTokenizerFast:
         return PreTrainedTokenizerFast.from_pretrained(pretrained_model_name_or_path, *inputs, **kwargs)
+
+
+def _place(values: list[int], length: int, fill: int, left: bool) -> list[int]:
+    pad = [fill] * (length - len(values))
+    return pad + values if left else values + pad
 
 
 def _added_token(spec: dict[str, Any]) -> AddedToken:

@@ -53,7 +53,7 @@ def _compare(ref, texts: list[str], tmp_path) -> None:  # type: ignore[no-untype
         want = ref.encode(text)
         assert_same(want, ours.encode(text), text)
         assert ours.decode(want.ids) == ref.decode(want.ids), text
-    for a, b in zip(texts, texts[1:]):
+    for a, b in zip(texts[:100], texts[1:101]):
         assert_same(ref.encode(a, b), ours.encode(a, b), (a, b))
     assert ours.encode_batch_ids(texts) == [e.ids for e in ref.encode_batch(texts)]
 
@@ -72,7 +72,7 @@ def test_byte_fallback_bpe(corpus: list[str], tmp_path) -> None:  # type: ignore
 
 @pytest.mark.slow
 def test_trained_tokenizers_on_larger_corpora(corpus: list[str], tmp_path) -> None:  # type: ignore[no-untyped-def]
-    texts = read_texts("tweets_csv", 4000) + read_texts("sotu", 300)
+    texts = read_texts("tweets_csv", 2000) + read_texts("sotu", 100)
     _compare(_unigram(corpus, "always"), texts, tmp_path)
     _compare(_byte_fallback_bpe(corpus), texts, tmp_path)
 

@@ -62,6 +62,9 @@ CASES = [
      "return_offsets_mapping": True},
     {"text": "no specials here", "add_special_tokens": False, "return_token_type_ids": False},
     {"text": TRICKY, "padding": True, "truncation": True, "max_length": 16, "return_tensors": "np"},
+    {"text": ["ends with the pad token<|endoftext|>", "x [PAD]"], "padding": "max_length", "max_length": 12,
+     "pad_to_multiple_of": 4, "truncation": True, "padding_side": "left", "return_length": True},
+    {"text": TRICKY, "truncation": True, "max_length": 5},
 ]
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import UserDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from embrace.tokenizers.encoding import Encoding
@@ -38,14 +38,16 @@ class BatchEncoding(UserDict):
     def __init__(
         self,
         data: dict[str, Any] | None = None,
-        encoding: Encoding | Sequence[Encoding] | None = None,
+        encoding: Encoding | Sequence[Encoding] | Callable[[], list[Encoding]] | None = None,
         tensor_type: str | None = None,
         n_sequences: int | None = None,
     ) -> None:
         super().__init__(data or {})
         if isinstance(encoding, Encoding):
             encoding = [encoding]
-        self._encodings = list(encoding) if encoding is not None else None
+        # a callable computes the encodings on first use (the ids-only fast path builds the dict without them)
+        self._lazy: Callable[[], list[Encoding]] | None = encoding if callable(encoding) else None
+        self._encodings_list = list(encoding) if encoding is not None and not callable(encoding) else None
         self._n_sequences = n_sequences
         if tensor_type is not None:
             self.convert_to_tensors(tensor_type)
@@ -58,7 +60,7 @@ class BatchEncoding(UserDict):
         raise KeyError(f"{item!r}: index with a key like 'input_ids' (no encodings are attached)")
 
     def __getattr__(self, item: str) -> Any:
-        if item.startswith("__") or item in ("data", "_encodings", "_n_sequences"):
+        if item.startswith("__") or item in ("data", "_encodings_list", "_lazy", "_n_sequences"):
             raise AttributeError(item)
         try:
             return self.data[item]
@@ -66,12 +68,18 @@ class BatchEncoding(UserDict):
             raise AttributeError(f"BatchEncoding has no key {item!r}; keys: {list(self.data)}") from exc
 
     @property
+    def _encodings(self) -> list[Encoding] | None:
+        if self._encodings_list is None and self._lazy is not None:
+            self._encodings_list, self._lazy = self._lazy(), None
+        return self._encodings_list
+
+    @property
     def encodings(self) -> list[Encoding] | None:
         return self._encodings
 
     @property
     def is_fast(self) -> bool:
-        return self._encodings is not None
+        return self._encodings_list is not None or self._lazy is not None
 
     @property
     def n_sequences(self) -> int | None:

@@ -11,6 +11,7 @@ from typing import Any, ClassVar
 from embrace.tokenizers.errors import InvalidTokenizerFileError, TokenIdError, require, unknown_type
 
 Token = tuple[int, str, int, int]
+_NO_MERGE = (1 << 62, -1)  # rank of a pair that has no merge: sorts after every real merge
 _CACHE_LIMIT = 200_000
 
 
@@ -22,6 +23,7 @@ class Model:
         self.inv_vocab = {i: t for t, i in vocab.items()}
         self._ids_cache: dict[str, list[int]] = {}
         self._tok_cache: dict[str, list[Token]] = {}
+        self._raw_ids_cache: dict[str, list[int]] = {}  # raw (not yet byte-mapped) word -> ids, for ByteLevel
 
     def _tokenize(self, word: str) -> list[Token]:
         raise NotImplementedError
@@ -45,6 +47,7 @@ class Model:
     def clear_cache(self) -> None:
         self._ids_cache.clear()
         self._tok_cache.clear()
+        self._raw_ids_cache.clear()
 
     def token_to_id(self, token: str) -> int | None:
         return self.vocab.get(token)
@@ -229,24 +232,28 @@ class BPE(Model):
         return ids, spans
 
     def _merge(self, ids: list[int], spans: list[tuple[int, int]]) -> None:
-        ranks = self.ranks
-        while len(ids) > 1:
-            best: tuple[int, int] | None = None
-            best_pair = (0, 0)
-            for pair in zip(ids, ids[1:]):
-                r = ranks.get(pair)
-                if r is not None and (best is None or r[0] < best[0]):
-                    best, best_pair = r, pair
-            if best is None:
+        """Apply the lowest-ranked merge, leftmost first, until none applies (the reference's order).
+
+        ``pair_ranks[i]`` holds (rank, merged id) of the pair at ``i``; ``min``/``index`` keep the scan in C.
+        """
+        if len(ids) < 2:
+            return
+        ranks, none = self.ranks, _NO_MERGE
+        pair_ranks = [ranks.get(pair, none) for pair in zip(ids, ids[1:])]
+        while True:
+            best = min(pair_ranks)
+            if best is none:
                 return
-            a, b = best_pair
-            new_id = best[1]
-            i = 0
-            while i < len(ids) - 1:
-                if ids[i] == a and ids[i + 1] == b:
-                    ids[i : i + 2] = [new_id]
-                    spans[i : i + 2] = [(spans[i][0], spans[i + 1][1])]
-                i += 1
+            i = pair_ranks.index(best)
+            ids[i : i + 2] = [best[1]]
+            spans[i : i + 2] = [(spans[i][0], spans[i + 1][1])]
+            del pair_ranks[i]
+            if i > 0:
+                pair_ranks[i - 1] = ranks.get((ids[i - 1], ids[i]), none)
+            if i < len(ids) - 1:
+                pair_ranks[i] = ranks.get((ids[i], ids[i + 1]), none)
+            if not pair_ranks:
+                return
 
     def _tokenize(self, word: str) -> list[Token]:
         if self.ignore_merges:

@@ -241,6 +241,11 @@ class ByteLevel(PreTokenizer):
         if shift:
             text = " " + text
         if self.use_regex:
+            if text.isascii():  # one translate for the whole text; words are slices at the same positions
+                mapped = text.translate(_LATIN1_TO_BYTECHAR)
+                return [(mapped[m.start() : m.end()], m.start() - shift, None) if m.start() or not shift
+                        else (mapped[: m.end()], 0, [0] + list(range(m.end() - 1)))
+                        for m in self.regex_pattern.finditer(text)]
             matches = [(m.group(), m.start()) for m in self.regex_pattern.finditer(text)]
         else:
             matches = [(text, 0)] if text else []

@@ -115,12 +115,24 @@ class TemplateProcessing(PostProcessor):
         }
 
 
+_SPACES = _SPACE_CHAR + " \t\n\r"
+_TRIM_CACHE: dict[str, tuple[int, int]] = {}
+
+
+def _space_counts(token: str) -> tuple[int, int]:
+    counts = _TRIM_CACHE.get(token)
+    if counts is None:
+        counts = (len(token) - len(token.lstrip(_SPACES)), len(token) - len(token.rstrip(_SPACES)))
+        if len(_TRIM_CACHE) < 500_000:
+            _TRIM_CACHE[token] = counts
+    return counts
+
+
 def trim_byte_level_offsets(encoding: Encoding, add_prefix_space: bool) -> None:
     """Drop leading/trailing (byte-level) spaces from token offsets, like the reference's ByteLevel processor."""
     offsets = encoding.offsets
     for i, token in enumerate(encoding.tokens):
-        lead = len(token) - len(token.lstrip(_SPACE_CHAR + " \t\n\r"))
-        trail = len(token) - len(token.rstrip(_SPACE_CHAR + " \t\n\r"))
+        lead, trail = _space_counts(token)
         if not lead and not trail:
             continue
         s, e = offsets[i]

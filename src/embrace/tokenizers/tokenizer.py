@@ -383,6 +383,8 @@ class Tokenizer:
         ids: list[int] = []
         norm, pre, model = self.normalizer, self.pre_tokenizer, self.model
         cache = model._ids_cache
+        raw_byte_level = pre if type(pre) is pre_tokenizers.ByteLevel and pre.use_regex else None
+        raw_cache = model._raw_ids_cache
         for s, e, id_ in self.added_vocab.split_raw(text):
             if id_ is not None:
                 ids.append(id_)
@@ -396,6 +398,17 @@ class Tokenizer:
                     ids.append(id2)
                     continue
                 sub = piece[s2:e2]
+                if raw_byte_level is not None:  # cache by the raw piece: hits skip the byte mapping
+                    if raw_byte_level.add_prefix_space and sub and not sub.startswith(" "):
+                        sub = " " + sub
+                    for w in raw_byte_level.regex_pattern.findall(sub):
+                        hit = raw_cache.get(w)
+                        if hit is None:
+                            hit = model.tokenize_ids(pre_tokenizers.byte_level_str(w))
+                            if len(raw_cache) < 200_000:
+                                raw_cache[w] = hit
+                        ids.extend(hit)
+                    continue
                 words = pre.split_str(sub, s == 0 and s2 == 0) if pre is not None else ([sub] if sub else [])
                 for w in words:
                     hit = cache.get(w)
