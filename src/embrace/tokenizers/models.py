@@ -231,7 +231,7 @@ class BPE(Model):
             spans.append((unk[0], unk[1]))
         return ids, spans
 
-    def _merge(self, ids: list[int], spans: list[tuple[int, int]]) -> None:
+    def _merge(self, ids: list[int], spans: list[tuple[int, int]] | None) -> None:
         """Apply the lowest-ranked merge, leftmost first, until none applies (the reference's order).
 
         ``pair_ranks[i]`` holds (rank, merged id) of the pair at ``i``; ``min``/``index`` keep the scan in C.
@@ -246,7 +246,8 @@ class BPE(Model):
                 return
             i = pair_ranks.index(best)
             ids[i : i + 2] = [best[1]]
-            spans[i : i + 2] = [(spans[i][0], spans[i + 1][1])]
+            if spans is not None:
+                spans[i : i + 2] = [(spans[i][0], spans[i + 1][1])]
             del pair_ranks[i]
             if i > 0:
                 pair_ranks[i - 1] = ranks.get((ids[i - 1], ids[i]), none)
@@ -254,6 +255,27 @@ class BPE(Model):
                 pair_ranks[i] = ranks.get((ids[i], ids[i + 1]), none)
             if not pair_ranks:
                 return
+
+    def tokenize_ids(self, word: str) -> list[int]:
+        out = self._ids_cache.get(word)
+        if out is not None:
+            return out
+        if self.ignore_merges and word in self.vocab:
+            out = [self.vocab[word]]
+        else:
+            ids: list[int] | None = None
+            if not self.prefix and not self.suffix:  # the common byte-level case: every char is a token
+                try:
+                    ids = [self.vocab[c] for c in word]
+                except KeyError:
+                    ids = None
+            if ids is None:
+                ids = self._initial(word)[0]
+            self._merge(ids, None)
+            out = ids
+        if len(self._ids_cache) < _CACHE_LIMIT:
+            self._ids_cache[word] = out
+        return out
 
     def _tokenize(self, word: str) -> list[Token]:
         if self.ignore_merges:
