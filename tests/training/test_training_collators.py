@@ -19,10 +19,18 @@ from embrace.training.collators import (
 
 @pytest.fixture(scope="module")
 def tokenizer():
-    try:  # our tokenizer once it exists, else the reference (collators only use the HF-compatible interface)
+    """Our tokenizer for our collators (the reference's until ours exists): they only use the HF interface."""
+    try:
         from embrace.tokenization import AutoTokenizer
     except ImportError:
         from transformers import AutoTokenizer
+    return AutoTokenizer.from_pretrained(str(asset("minilm")))
+
+
+@pytest.fixture(scope="module")
+def ref_tokenizer():
+    from transformers import AutoTokenizer
+
     return AutoTokenizer.from_pretrained(str(asset("minilm")))
 
 
@@ -52,54 +60,54 @@ def _assert_same(ours: dict, ref) -> None:
 
 
 @pytest.mark.parametrize("kwargs", [{}, {"pad_to_multiple_of": 8}, {"padding": "max_length", "max_length": 16}])
-def test_with_padding_matches_reference(tokenizer, kwargs):
+def test_with_padding_matches_reference(tokenizer, ref_tokenizer, kwargs):
     import transformers
 
-    feats = _features(tokenizer, TEXTS, label=[0, 2, 1])
+    feats = _features(ref_tokenizer, TEXTS, label=[0, 2, 1])
     ours = DataCollatorWithPadding(tokenizer, **kwargs)([dict(f) for f in feats])
-    ref = transformers.DataCollatorWithPadding(tokenizer, **kwargs)([dict(f) for f in feats])
+    ref = transformers.DataCollatorWithPadding(ref_tokenizer, **kwargs)([dict(f) for f in feats])
     _assert_same(ours, ref)
     assert ours["labels"].tolist() == [0, 2, 1]
 
 
 @pytest.mark.parametrize("side", ["right", "left"])
-def test_token_classification_matches_reference(tokenizer, side):
+def test_token_classification_matches_reference(tokenizer, ref_tokenizer, side):
     import transformers
 
-    tokenizer.padding_side = side
+    tokenizer.padding_side = ref_tokenizer.padding_side = side
     try:
-        feats = _features(tokenizer, TEXTS)
+        feats = _features(ref_tokenizer, TEXTS)
         for f in feats:
             f["labels"] = [i % 3 for i in range(len(f["input_ids"]))]
         ours = DataCollatorForTokenClassification(tokenizer, pad_to_multiple_of=4)([dict(f) for f in feats])
-        ref = transformers.DataCollatorForTokenClassification(tokenizer, pad_to_multiple_of=4)([dict(f) for f in feats])
+        ref = transformers.DataCollatorForTokenClassification(ref_tokenizer, pad_to_multiple_of=4)([dict(f) for f in feats])
         _assert_same(ours, ref)
     finally:
-        tokenizer.padding_side = "right"
+        tokenizer.padding_side = ref_tokenizer.padding_side = "right"
 
 
 @pytest.mark.parametrize("kwargs", [{}, {"pad_to_multiple_of": 8}, {"padding": "max_length", "max_length": 20}])
-def test_seq2seq_matches_reference(tokenizer, kwargs):
+def test_seq2seq_matches_reference(tokenizer, ref_tokenizer, kwargs):
     import transformers
 
-    feats = _features(tokenizer, TEXTS)
+    feats = _features(ref_tokenizer, TEXTS)
     for i, f in enumerate(feats):
         f["labels"] = list(range(5, 5 + 3 * (i + 1)))
     ours = DataCollatorForSeq2Seq(tokenizer, **kwargs)([dict(f) for f in feats])
-    ref = transformers.DataCollatorForSeq2Seq(tokenizer, **kwargs)([dict(f) for f in feats])
+    ref = transformers.DataCollatorForSeq2Seq(ref_tokenizer, **kwargs)([dict(f) for f in feats])
     _assert_same(ours, ref)
 
 
 @pytest.mark.parametrize("as_dicts", [True, False])
 @pytest.mark.parametrize("mlm", [True, False])
-def test_language_modeling_matches_reference_seeded(tokenizer, mlm, as_dicts):
+def test_language_modeling_matches_reference_seeded(tokenizer, ref_tokenizer, mlm, as_dicts):
     import transformers
 
     texts = TEXTS * 6
-    feats = _features(tokenizer, texts) if as_dicts else [tokenizer(t)["input_ids"] for t in texts]
+    feats = _features(ref_tokenizer, texts) if as_dicts else [ref_tokenizer(t)["input_ids"] for t in texts]
     kwargs = {"mlm": mlm, "seed": 7, "mlm_probability": 0.3, "pad_to_multiple_of": 4}
     ours_c = DataCollatorForLanguageModeling(tokenizer, **kwargs)
-    ref_c = transformers.DataCollatorForLanguageModeling(tokenizer, **kwargs)
+    ref_c = transformers.DataCollatorForLanguageModeling(ref_tokenizer, **kwargs)
     for _ in range(3):  # successive batches draw from the same private generator
         batch = [dict(f) for f in feats] if as_dicts else [list(f) for f in feats]
         ref_batch = [dict(f) for f in feats] if as_dicts else [list(f) for f in feats]
