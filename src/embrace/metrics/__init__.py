@@ -1,0 +1,78 @@
+"""``embrace.metrics.load(name)``: metrics with the ``evaluate`` interface (``compute``, ``add``, ``add_batch``,
+``combine``). Available: accuracy, precision, recall, f1 (scikit-learn's definitions, computed with numpy)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from embrace.metrics.classification import MetricInputError, accuracy, precision_recall_f1
+
+
+def _prf(name: str) -> Callable[..., dict[str, Any]]:
+    def compute(predictions: Any, references: Any, **kwargs: Any) -> dict[str, Any]:
+        return {name: precision_recall_f1(predictions, references, name, **kwargs)}
+
+    return compute
+
+
+_METRICS: dict[str, Callable[..., dict[str, Any]]] = {
+    "accuracy": accuracy, "precision": _prf("precision"), "recall": _prf("recall"), "f1": _prf("f1"),
+}
+
+
+class Metric:
+    """One metric. ``compute(predictions=, references=, **options)`` scores the given values plus any added
+    with ``add``/``add_batch`` (which are then cleared), as ``evaluate`` does."""
+
+    def __init__(self, name: str) -> None:
+        if name not in _METRICS:
+            raise MetricInputError(f"unknown metric {name!r}; available: {', '.join(sorted(_METRICS))}")
+        self.name = name
+        self._predictions: list[Any] = []
+        self._references: list[Any] = []
+
+    def add(self, *, prediction: Any = None, reference: Any = None) -> None:
+        self._predictions.append(prediction)
+        self._references.append(reference)
+
+    def add_batch(self, *, predictions: Any = None, references: Any = None) -> None:
+        self._predictions.extend(list(predictions))
+        self._references.extend(list(references))
+
+    def compute(self, *, predictions: Any = None, references: Any = None, **kwargs: Any) -> dict[str, Any]:
+        if predictions is not None:
+            self.add_batch(predictions=predictions, references=references)
+        preds, refs = self._predictions, self._references
+        self._predictions, self._references = [], []
+        return _METRICS[self.name](preds, refs, **kwargs)
+
+
+class CombinedMetric:
+    """Several metrics computed on the same predictions; results merged into one dict."""
+
+    def __init__(self, names: Iterable[str]) -> None:
+        self.metrics = [load(name) for name in names]
+
+    def add_batch(self, *, predictions: Any = None, references: Any = None) -> None:
+        for metric in self.metrics:
+            metric.add_batch(predictions=predictions, references=references)
+
+    def compute(self, *, predictions: Any = None, references: Any = None, **kwargs: Any) -> dict[str, Any]:
+        results: dict[str, Any] = {}
+        for metric in self.metrics:
+            options = {} if metric.name == "accuracy" else kwargs
+            results.update(metric.compute(predictions=predictions, references=references, **options))
+        return results
+
+
+def load(name: str) -> Metric:
+    """The metric ``name`` ('accuracy', 'precision', 'recall' or 'f1')."""
+    return Metric(name)
+
+
+def combine(names: Iterable[str]) -> CombinedMetric:
+    return CombinedMetric(names)
+
+
+__all__ = ["CombinedMetric", "Metric", "MetricInputError", "combine", "load"]
