@@ -7,7 +7,7 @@ from collections import Counter
 from functools import lru_cache
 from typing import Any
 
-from conftest import asset
+from tests.conftest import asset
 
 
 @lru_cache(maxsize=4)

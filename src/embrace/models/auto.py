@@ -115,6 +115,17 @@ class _AutoModel:
     @classmethod
     def from_pretrained(cls, path_or_repo_id: str | os.PathLike[str], **kwargs: Any) -> Any:
         config = kwargs.pop("config", None)
+        if config is None and kwargs.get("gguf_file"):  # a llama.cpp file carries its own config
+            from embrace.models.gguf import read_gguf_config
+            from embrace.models.gguf_loading import resolve_gguf_path
+
+            hub = {k: kwargs[k] for k in ("revision", "cache_dir", "token", "local_files_only") if k in kwargs}
+            data = read_gguf_config(resolve_gguf_path(path_or_repo_id, kwargs["gguf_file"], **hub))
+            family = family_for(data.get("model_type"), str(kwargs["gguf_file"]))
+            model_cls = _load(family, family.tasks[cls.task]) if cls.task in family.tasks else None
+            if model_cls is None:
+                raise UnknownModelTypeError(f"{cls.__name__} cannot load a {data.get('model_type')!r} GGUF file")
+            return model_cls.from_pretrained(path_or_repo_id, **kwargs)
         if config is None:
             config_kwargs = {k: kwargs.pop(k) for k in list(kwargs) if k not in _LOAD_ARGS}
             hub = {k: kwargs[k] for k in ("revision", "cache_dir", "token", "local_files_only") if k in kwargs}
