@@ -63,3 +63,21 @@ def test_bad_arguments(tiny_models, kwargs):
 def test_empty_list(tiny_models):
     with pytest.raises(PipelineInputError, match="empty list"):
         ours("text-classification", tiny_models["sequence"])([])
+
+
+def test_generator_is_read_lazily_and_progress_bar(tiny_models, capsys):
+    mine = cached("text-classification", tiny_models["sequence"])
+    consumed = []
+
+    def texts():
+        for i in range(40):
+            consumed.append(i)
+            yield f"sentence number {i} " * (1 + i % 5)
+
+    results = mine(texts(), batch_size=2)
+    first = next(results)
+    assert first["label"] in ("NEGATIVE", "POSITIVE")
+    assert len(consumed) == 16  # one window of 8 batches, not the whole stream
+    assert len(list(results)) == 39
+    out = mine(["a", "b", "c"], progress_bar=True)
+    assert len(out) == 3 and "3/3" in capsys.readouterr().err
