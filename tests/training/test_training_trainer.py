@@ -174,3 +174,41 @@ def test_bf16_autocast_trains(tmp_path):
     out = trainer.train()
     assert np.isfinite(out.training_loss)
     assert next(trainer.model.parameters()).dtype == torch.float32  # master weights stay fp32
+
+
+def test_predict_pads_ragged_batches_and_preprocesses_logits(tmp_path):
+    from embrace.training import DataCollatorForTokenClassification
+
+    pad = type("Pad", (), {"pad_token_id": 0, "padding_side": "right"})()
+
+    def pad_fn(features, padding=True, max_length=None, pad_to_multiple_of=None, return_tensors="pt"):
+        longest = max(len(f["input_ids"]) for f in features)
+        return {key: torch.tensor([f[key] + [0] * (longest - len(f[key])) for f in features])
+                for key in features[0]}
+
+    pad.pad = pad_fn
+    rows = tagging_data(10, seed=12)
+    for i, row in enumerate(rows):  # batch 0 (rows 0-3) has length 4, later batches longer
+        n = 4 if i < 4 else 10
+        rows[i] = {k: v[:n] for k, v in row.items()}
+    seen_shapes = []
+
+    def argmax(logits, labels):
+        seen_shapes.append(tuple(logits.shape))
+        return logits.argmax(-1)
+
+    args = _args(tmp_path, per_device_eval_batch_size=4)
+    trainer = Trainer(model=tiny_tagger(), args=args, data_collator=DataCollatorForTokenClassification(pad),
+                      preprocess_logits_for_metrics=argmax)
+    out = trainer.predict(rows)
+    assert seen_shapes == [(4, 4, 3), (4, 10, 3), (2, 10, 3)]
+    assert out.predictions.shape == (10, 10) and out.label_ids.shape == (10, 10)
+    assert (out.predictions[:4, 4:] == -100).all() and (out.label_ids[:4, 4:] == -100).all()
+    assert "test_loss" in out.metrics
+
+
+def test_progress_bar_by_default(tmp_path, capsys):
+    args = TrainingArguments(output_dir=str(tmp_path), max_steps=2, save_strategy="no", logging_steps=1)
+    Trainer(model=tiny_classifier(), args=args, train_dataset=classification_data(16)).train()
+    err = capsys.readouterr().err
+    assert "2/2" in err
