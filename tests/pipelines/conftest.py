@@ -127,3 +127,25 @@ def cached(task: str, path: Path) -> Any:
     if key not in _CACHE:
         _CACHE[key] = ours(task, path)
     return _CACHE[key]
+
+
+def build_tiny_roberta(folder: Path, model_class: str, seed: int, **config_kwargs: Any) -> Path:
+    """A tiny RoBERTa with the real GPT-2 byte-level BPE vocabulary (RoBERTa's special tokens added by the reference
+    tokenizer class): exercises tokenizers without a continuing-subword marker and the ``<mask>`` token."""
+    import json
+
+    import torch
+    import transformers
+    from transformers import RobertaConfig, RobertaTokenizer
+
+    bpe = asset("gpt2_bpe")
+    vocab = json.loads((bpe / "encoder.json").read_text(encoding="utf-8"))
+    lines = (bpe / "vocab.bpe").read_text(encoding="utf-8").splitlines()
+    merges = [tuple(line.split()) for line in lines if line and not line.startswith("#version")]
+    tokenizer = RobertaTokenizer(vocab=vocab, merges=merges)
+    tokenizer.save_pretrained(folder)
+    torch.manual_seed(seed)
+    config = RobertaConfig(vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                           intermediate_size=37, max_position_embeddings=514, **config_kwargs)
+    getattr(transformers, model_class)(config).eval().save_pretrained(folder)
+    return folder
