@@ -1,5 +1,5 @@
-"""Pipelines on a tiny RoBERTa with the GPT-2 byte-level BPE vocabulary (no subword marker: the token-classification
-word heuristic, ``<mask>``, ``Ġ``-prefixed tokens), against transformers 5.23."""
+"""Pipelines on other encoder families: a tiny RoBERTa with the GPT-2 byte-level BPE vocabulary (no subword marker:
+the token-classification word heuristic, ``<mask>``) and a tiny DistilBERT (no token_type_ids), vs transformers 5.23."""
 
 from __future__ import annotations
 
@@ -31,3 +31,26 @@ def test_roberta_ner_and_fill_mask(roberta_paths):
     masked = "Paris is the <mask> of France."
     assert_close(mine_mlm(masked, top_k=3), ref_mlm(masked, top_k=3))
     assert_close(mine_mlm(masked, targets=[" capital", "city"]), ref_mlm(masked, targets=[" capital", "city"]))
+
+
+def test_distilbert_sentiment_and_pairs(tmp_path):
+    """DistilBERT (the default sentiment and QA family) takes no token_type_ids."""
+    import shutil
+
+    import torch
+    from tests.conftest import asset
+    from tests.pipelines.conftest import TOKENIZER_FILES
+    from transformers import DistilBertConfig, DistilBertForSequenceClassification
+
+    torch.manual_seed(21)
+    config = DistilBertConfig(vocab_size=30522, dim=32, n_layers=2, n_heads=2, hidden_dim=37,
+                              id2label={0: "NEGATIVE", 1: "POSITIVE"}, label2id={"NEGATIVE": 0, "POSITIVE": 1})
+    DistilBertForSequenceClassification(config).eval().save_pretrained(tmp_path)
+    for name in TOKENIZER_FILES:
+        if (asset("minilm") / name).exists():
+            shutil.copy(asset("minilm") / name, tmp_path / name)
+    ref = reference_pipeline("sentiment-analysis", tmp_path)
+    mine = ours("sentiment-analysis", tmp_path, batch_size=2)
+    texts = ["I love it.", "This is a much longer sentence that I do not like at all.", "Meh"]
+    assert_close(mine(texts, top_k=None), ref(texts, top_k=None))
+    assert_close(mine({"text": "A", "text_pair": "B b"}), ref({"text": "A", "text_pair": "B b"}))
