@@ -1,6 +1,8 @@
 """Trainer throughput: embrace Trainer vs transformers Trainer vs a bare PyTorch loop, same tiny BERT, same data.
 
 Run: .venv/bin/python bench/bench_trainer.py [--steps 40] [--hidden 64] [--layers 2] [--batch 16] [--seq 64]
+     .venv/bin/python bench/bench_trainer.py --model ~/.cache/embrace/assets/<minilm folder> --steps 15 --rounds 2
+     (a real checkpoint, e.g. all-MiniLM-L6-v2, with a fresh 3-class head; random token ids of length --seq)
 Prints a table (optimizer steps/s; ratio = ours / reference) and writes bench/results/trainer.json.
 """
 
@@ -31,12 +33,13 @@ def main() -> None:
     parser.add_argument("--seq", type=int, default=64)
     parser.add_argument("--threads", type=int, default=1, help="torch threads (1 avoids contention on a busy box)")
     parser.add_argument("--rounds", type=int, default=3, help="contenders alternate; the best round counts")
+    parser.add_argument("--model", default=None, help="a BERT-family checkpoint folder instead of the tiny BERT")
     opts = parser.parse_args()
     torch.set_num_threads(opts.threads)
 
     import transformers
 
-    from embrace.models.bert import BertForSequenceClassification
+    from embrace.models.auto import AutoModelForSequenceClassification
     from embrace.training import Trainer, TrainingArguments, default_data_collator
 
     tmp = Path(tempfile.mkdtemp(prefix="bench_trainer_"))
@@ -44,14 +47,19 @@ def main() -> None:
                                      num_attention_heads=4, intermediate_size=4 * opts.hidden,
                                      max_position_embeddings=opts.seq, num_labels=2)
     torch.manual_seed(0)
-    transformers.BertForSequenceClassification(config).save_pretrained(tmp / "init")
-    data = make_data(opts.batch * opts.steps, opts.seq, 1000)
+    if opts.model:  # the same fresh head for every contender: save once with a 3-class head
+        transformers.AutoModelForSequenceClassification.from_pretrained(opts.model, num_labels=3).save_pretrained(
+            tmp / "init")
+    else:
+        transformers.BertForSequenceClassification(config).save_pretrained(tmp / "init")
+    vocab = transformers.AutoConfig.from_pretrained(tmp / "init").vocab_size
+    data = make_data(opts.batch * opts.steps, opts.seq, min(vocab, 1000))
     common = {"max_steps": opts.steps, "per_device_train_batch_size": opts.batch, "save_strategy": "no",
               "report_to": "none", "disable_tqdm": True, "logging_steps": 10, "learning_rate": 1e-4,
               "optim": "adamw_torch"}
 
     # warm torch (first optimizer construction imports torch._dynamo: seconds, for every contender)
-    warm = transformers.BertForSequenceClassification.from_pretrained(tmp / "init")
+    warm = transformers.AutoModelForSequenceClassification.from_pretrained(tmp / "init")
     torch.optim.AdamW(warm.parameters()).step()
 
     def timed(trainer) -> float:
@@ -60,19 +68,19 @@ def main() -> None:
         return opts.steps / (time.perf_counter() - start)
 
     def run_reference() -> float:
-        model = transformers.BertForSequenceClassification.from_pretrained(tmp / "init")
+        model = transformers.AutoModelForSequenceClassification.from_pretrained(tmp / "init")
         args = transformers.TrainingArguments(output_dir=str(tmp / "ref"), use_cpu=True, **common)
         return timed(transformers.Trainer(model=model, args=args, train_dataset=data,
                                           data_collator=transformers.default_data_collator))
 
     def run_ours() -> float:
-        model = BertForSequenceClassification.from_pretrained(tmp / "init")
+        model = AutoModelForSequenceClassification.from_pretrained(tmp / "init")
         return timed(Trainer(model=model, args=TrainingArguments(output_dir=str(tmp / "ours"), **common),
                              train_dataset=data))
 
     def run_bare() -> float:
         # bare loop over the same model/data: the Trainer's overhead is the gap to this
-        model = BertForSequenceClassification.from_pretrained(tmp / "init")
+        model = AutoModelForSequenceClassification.from_pretrained(tmp / "init")
         optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
         model.train()
         start = time.perf_counter()
@@ -92,14 +100,15 @@ def main() -> None:
             results[name] = max(results[name], run())
 
     ref = results["reference Trainer"]
-    print(f"threads={torch.get_num_threads()} steps={opts.steps} hidden={opts.hidden} layers={opts.layers} "
+    shape = "" if opts.model else f"hidden={opts.hidden} layers={opts.layers} "
+    print(f"model={opts.model or 'tiny BERT'} threads={torch.get_num_threads()} steps={opts.steps} {shape}"
           f"batch={opts.batch} seq={opts.seq}")
     print(f"{'contender':38s} {'steps/s':>9s} {'vs reference':>13s}")
     for name, value in results.items():
         print(f"{name:38s} {value:9.2f} {value / ref:12.2f}x")
     overhead = 1 - results["embrace Trainer"] / results["bare PyTorch loop (embrace model)"]
     print(f"embrace Trainer overhead over the bare loop: {overhead * 100:.1f}%")
-    out = Path(__file__).parent / "results" / "trainer.json"
+    out = Path(__file__).parent / "results" / ("trainer_model.json" if opts.model else "trainer.json")
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"options": vars(opts), "steps_per_second": results,
                                "trainer_overhead": overhead}, indent=2))
