@@ -99,6 +99,9 @@ def save_checkpoint(folder: Path, model: nn.Module, optimizer: torch.optim.Optim
             torch.save(rng_state(), tmp / RNG_NAME)
         state.save_to_json(tmp / STATE_NAME)
         atomic_write_text(tmp / ARGS_NAME, args_json)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o777 & ~umask)  # mkdtemp makes it private (0700); a checkpoint is an ordinary folder
         if folder.exists():
             shutil.rmtree(folder)
         os.replace(tmp, folder)
