@@ -133,3 +133,32 @@ def test_save_is_atomic_and_loadable(tmp_path, minilm) -> None:  # type: ignore[
     ours.save(target)
     assert [p.name for p in target.parent.iterdir()] == ["tokenizer.json"]
     assert tokenizers.Tokenizer.from_file(str(target)).encode("Hello there").ids == ours.encode("Hello there").ids
+
+
+LLAMA3_SPLIT = (
+    r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"
+)
+
+
+def test_llama3_style_split_bytelevel_ignore_merges_nfc() -> None:
+    """Sequence[Split(regex), ByteLevel(use_regex=False)], ignore_merges, NFC, processor Sequence (Llama 3 shape)."""
+    vocab, merges = gpt2_files()
+    t = tokenizers
+    ref = t.Tokenizer(t.models.BPE(vocab, merges, ignore_merges=True))
+    ref.normalizer = t.normalizers.NFC()
+    ref.pre_tokenizer = t.pre_tokenizers.Sequence([
+        t.pre_tokenizers.Split(t.Regex(LLAMA3_SPLIT), "isolated"),
+        t.pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
+    ])
+    ref.decoder = t.decoders.ByteLevel()
+    ref.add_special_tokens(["<|begin_of_text|>", "<|eot_id|>"])
+    ref.post_processor = t.processors.Sequence([
+        t.processors.ByteLevel(trim_offsets=False),
+        t.processors.TemplateProcessing(
+            single="<|begin_of_text|> $A", pair="<|begin_of_text|> $A <|begin_of_text|> $B:1",
+            special_tokens=[("<|begin_of_text|>", 50257)],
+        ),
+    ])
+    ours = Tokenizer.from_str(ref.to_str())
+    texts = TRICKY + ["<|begin_of_text|>Hello<|eot_id|> 12345 numbers\r\n\r\nlines"] + read_texts("tweets_csv", 300)
+    _check_texts(ref, ours, texts, pairs=True)
