@@ -176,3 +176,12 @@ def test_bad_inputs_give_typed_errors(bert) -> None:  # type: ignore[no-untyped-
         ours("just one", truncation="only_second", max_length=3)
     with pytest.raises(Exception, match="does not exist|not found|neither"):
         AutoTokenizer.from_pretrained("/definitely/not/a/folder")
+
+
+@pytest.mark.parametrize("kwargs", [{}, {"padding": "max_length", "max_length": 12}, {"pad_to_multiple_of": 8},
+                                    {"padding_side": "left"}, {"return_tensors": "np"}])
+def test_pad_features_like_transformers(bert, kwargs: dict) -> None:  # type: ignore[no-untyped-def]
+    ref, ours = bert
+    features = [dict(ref("hello world")), dict(ref("a longer sentence here ok"))]
+    want, got = ref.pad(features, **kwargs), ours.pad(features, **kwargs)
+    assert _plain(got) == _plain(want)

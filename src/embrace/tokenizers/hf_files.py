@@ -122,11 +122,11 @@ def pad_features(
             raise TokenizerError("padding needs a pad token: set tokenizer.pad_token first")
         side = padding_side or tokenizer.padding_side
         fill = {"input_ids": tokenizer.pad_token_id, "attention_mask": 0, "token_type_ids": tokenizer.pad_token_type_id,
-                "special_tokens_mask": 1, "labels": -100}
+                "special_tokens_mask": 1}
         for key, rows in data.items():
-            if key not in fill and key not in ("offset_mapping", "position_ids"):
+            if key not in fill:  # like transformers: other keys (labels, ...) are left as they are
                 continue
-            value = (0, 0) if key == "offset_mapping" else fill.get(key, 0)
+            value = fill[key]
             data[key] = [
                 (list(r) + [value] * (target - len(r))) if side == "right" else ([value] * (target - len(r)) + list(r))
                 for r in rows
