@@ -185,3 +185,13 @@ def test_pad_features_like_transformers(bert, kwargs: dict) -> None:  # type: ig
     features = [dict(ref("hello world")), dict(ref("a longer sentence here ok"))]
     want, got = ref.pad(features, **kwargs), ours.pad(features, **kwargs)
     assert _plain(got) == _plain(want)
+
+
+def test_folder_with_only_legacy_vocab_txt(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import shutil
+
+    for name in ("vocab.txt", "tokenizer_config.json", "special_tokens_map.json"):
+        shutil.copy(asset("minilm") / name, tmp_path / name)
+    ref, ours = transformers.AutoTokenizer.from_pretrained(str(tmp_path)), AutoTokenizer.from_pretrained(tmp_path)
+    assert _plain(ours(TRICKY, padding=True, return_offsets_mapping=True)) == \
+        _plain(ref(TRICKY, padding=True, return_offsets_mapping=True))
