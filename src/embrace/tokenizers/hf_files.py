@@ -37,6 +37,10 @@ def load_tokenizer_files(source: str | os.PathLike[str], kwargs: dict[str, Any])
     for unused in ("use_fast", "trust_remote_code", "subfolder", "force_download", "proxies", "_from_auto"):
         kwargs.pop(unused, None)
 
+    gguf_file = kwargs.pop("gguf_file", None)
+    if gguf_file is not None:
+        return _from_gguf(source, gguf_file, hub, kwargs)
+
     def find(name: str) -> Path | None:
         return cached_file(source, name, missing_ok=True, **hub)
 
@@ -62,6 +66,19 @@ def load_tokenizer_files(source: str | os.PathLike[str], kwargs: dict[str, Any])
     for key in ("auto_map", "processor_class", "is_local", "backend"):
         config.pop(key, None)
     return tokenizer, config
+
+
+def _from_gguf(source: str | os.PathLike[str], gguf_file: str, hub: dict[str, Any], kwargs: dict[str, Any]
+               ) -> tuple[Tokenizer, dict[str, Any]]:
+    """The tokenizer and chat template stored in a llama.cpp GGUF file's metadata."""
+    from embrace.models.gguf import read_gguf_tokenizer
+    from embrace.models.gguf_loading import resolve_gguf_path
+
+    tokenizer_json, config = read_gguf_tokenizer(resolve_gguf_path(source, gguf_file, **hub))
+    # decoder-only tokenizers (as transformers' GGUF conversion builds them) return no token_type_ids
+    config = {"model_input_names": ["input_ids", "attention_mask"], **config, **kwargs}
+    config.setdefault("name_or_path", os.fspath(source))
+    return Tokenizer.from_dict(tokenizer_json), config
 
 
 def _from_legacy(source: str | os.PathLike[str], find: Any, config: dict[str, Any]) -> Tokenizer:
