@@ -44,3 +44,13 @@ def test_using_embrace_never_imports_replaced_libraries() -> None:
     modules = _modules_after(code)
     leaked = {m.split(".")[0] for m in modules} & set(REPLACED)
     assert not leaked, f"embrace imported {leaked}"
+
+
+def test_tests_import_shared_helpers_by_package_path() -> None:
+    """`from conftest import ...` picks whichever conftest.py was imported first (tests/hub has its own); use
+    `from tests.conftest import ...`."""
+    from pathlib import Path
+
+    offenders = [str(p) for p in Path(__file__).parent.rglob("*.py") if "from conftest import" in p.read_text()
+                 and p.name != "test_import.py"]
+    assert not offenders, offenders

@@ -6,7 +6,7 @@ import csv
 import json
 from pathlib import Path
 
-from conftest import asset
+from tests.conftest import asset
 
 TRICKY = [
     "",

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import pytest
-
-from conftest import asset
+from tests.conftest import asset
 
 transformers = pytest.importorskip("transformers")
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
+from tests.conftest import asset
 
-from conftest import asset
 from embrace.errors import EmbraceFileNotFoundError
 from embrace.tokenizers import Tokenizer
 from embrace.tokenizers.errors import (

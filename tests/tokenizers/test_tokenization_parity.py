@@ -6,8 +6,7 @@ import json
 
 import pytest
 from _pipeline_helpers import TRICKY, gpt2_files, read_texts
-
-from conftest import asset
+from tests.conftest import asset
 
 transformers = pytest.importorskip("transformers")
 tokenizers = pytest.importorskip("tokenizers")

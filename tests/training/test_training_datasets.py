@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import torch
+from tests.conftest import asset
 
-from conftest import asset
 from embrace.data import Dataset
 from embrace.training import DataCollatorWithPadding, Trainer, TrainingArguments
 
