@@ -194,7 +194,7 @@ def write_tiny_llama(
 
 def byte_level_vocab() -> tuple[list[str], list[float], list[int]]:
     """A byte-level BPE vocabulary: one special token, the 256 byte characters, then the merged pieces."""
-    from embrace.models.gguf.tokenizer import bytes_to_unicode
+    from embrace.tokenizers.pre_tokenizers import bytes_to_unicode
 
     alphabet = list(bytes_to_unicode().values())
     tokens = ["<|endoftext|>", *alphabet, *("".join(pair.split(" ")) for pair in byte_level_merges())]

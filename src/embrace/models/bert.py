@@ -20,7 +20,7 @@ from embrace.models.encoder_heads import (
     ForSequenceClassification,
     ForTokenClassification,
 )
-from embrace.models.layers import activation, attend, merge_heads, padding_mask_to_bias, split_heads
+from embrace.models.layers import activation, multi_head_self_attention, padding_mask_to_bias
 from embrace.models.loading import RenameRule
 from embrace.models.modeling import PreTrainedModel
 from embrace.models.outputs import BaseModelOutput, BaseModelOutputWithPooling
@@ -96,10 +96,8 @@ class BertSelfAttention(nn.Module):
 
     def forward(self, hidden: torch.Tensor, bias: torch.Tensor | None, need_weights: bool = False
                 ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        q, k, v = (split_heads(proj(hidden), self.num_heads) for proj in (self.query, self.key, self.value))
-        out, weights = attend(q, k, v, bias, dropout=self.dropout_prob if self.training else 0.0,
-                              need_weights=need_weights)
-        return merge_heads(out), weights
+        return multi_head_self_attention(hidden, (self.query, self.key, self.value), self.num_heads, bias,
+                                         dropout=self.dropout_prob if self.training else 0.0, need_weights=need_weights)
 
 
 class BertSelfOutput(nn.Module):

@@ -17,7 +17,7 @@ from embrace.models.encoder_heads import (
     ForSequenceClassification,
     ForTokenClassification,
 )
-from embrace.models.layers import activation, attend, merge_heads, padding_mask_to_bias, split_heads
+from embrace.models.layers import activation, multi_head_self_attention, padding_mask_to_bias
 from embrace.models.modeling import PreTrainedModel
 from embrace.models.outputs import BaseModelOutputWithPooling
 
@@ -84,10 +84,10 @@ class MultiHeadSelfAttention(nn.Module):
 
     def forward(self, hidden: torch.Tensor, bias: torch.Tensor | None, need_weights: bool = False
                 ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        q, k, v = (split_heads(proj(hidden), self.n_heads) for proj in (self.q_lin, self.k_lin, self.v_lin))
-        out, weights = attend(q, k, v, bias, dropout=self.dropout_prob if self.training else 0.0,
-                              need_weights=need_weights)
-        return self.out_lin(merge_heads(out)), weights
+        out, weights = multi_head_self_attention(hidden, (self.q_lin, self.k_lin, self.v_lin), self.n_heads, bias,
+                                                 dropout=self.dropout_prob if self.training else 0.0,
+                                                 need_weights=need_weights)
+        return self.out_lin(out), weights
 
 
 class FFN(nn.Module):

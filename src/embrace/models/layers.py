@@ -97,6 +97,22 @@ def attend(
     return torch.matmul(weights, value), weights
 
 
+def multi_head_self_attention(
+    hidden: torch.Tensor,
+    projections: tuple[nn.Module, nn.Module, nn.Module],
+    num_heads: int,
+    bias: torch.Tensor | None,
+    *,
+    dropout: float = 0.0,
+    need_weights: bool = False,
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Project ``hidden`` (batch, seq, width) with the (query, key, value) modules, attend, and merge the heads
+    back to (batch, seq, width); the output projection is left to the caller (its name differs per family)."""
+    q, k, v = (split_heads(proj(hidden), num_heads) for proj in projections)
+    out, weights = attend(q, k, v, bias, dropout=dropout, need_weights=need_weights)
+    return merge_heads(out), weights
+
+
 def position_ids_from_input_ids(input_ids: torch.Tensor, padding_idx: int) -> torch.Tensor:
     """RoBERTa-style positions: count non-pad tokens from ``padding_idx + 1``; pads keep ``padding_idx``."""
     mask = input_ids.ne(padding_idx).int()

@@ -12,7 +12,7 @@ from torch import nn
 
 from embrace.models.bert import BertConfig, BertIntermediate, BertPooler, BertSelfOutput, check_inputs, run_layers
 from embrace.models.encoder_heads import ForQuestionAnswering, ForTokenClassification
-from embrace.models.layers import attend, merge_heads, padding_mask_to_bias, position_ids_from_input_ids, split_heads
+from embrace.models.layers import multi_head_self_attention, padding_mask_to_bias, position_ids_from_input_ids
 from embrace.models.modeling import PreTrainedModel
 from embrace.models.outputs import BaseModelOutputWithPooling
 from embrace.models.roberta import RobertaLikeMaskedLM, RobertaLikeSequenceClassification
@@ -69,10 +69,10 @@ class MPNetSelfAttention(nn.Module):
 
     def forward(self, hidden: torch.Tensor, bias: torch.Tensor | None, need_weights: bool = False
                 ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        q, k, v = (split_heads(proj(hidden), self.num_heads) for proj in (self.q, self.k, self.v))
-        out, weights = attend(q, k, v, bias, dropout=self.dropout_prob if self.training else 0.0,
-                              need_weights=need_weights)
-        return self.o(merge_heads(out)), weights
+        out, weights = multi_head_self_attention(hidden, (self.q, self.k, self.v), self.num_heads, bias,
+                                                 dropout=self.dropout_prob if self.training else 0.0,
+                                                 need_weights=need_weights)
+        return self.o(out), weights
 
 
 class MPNetAttention(nn.Module):

@@ -9,10 +9,10 @@ same ``tokenizer.json`` the Hugging Face reference builds from the same file, so
 
 from __future__ import annotations
 
-from functools import lru_cache
 from typing import Any
 
 from embrace.models.gguf.errors import GGUFArchitectureError, GGUFFormatError
+from embrace.tokenizers.pre_tokenizers import BYTE_TO_CHAR
 
 # tokenizer.ggml.token_type values (llama.cpp's llama_token_type)
 TOKEN_NORMAL, TOKEN_UNKNOWN, TOKEN_CONTROL, TOKEN_USER_DEFINED, TOKEN_UNUSED, TOKEN_BYTE = 1, 2, 3, 4, 5, 6
@@ -53,21 +53,6 @@ _SPECIAL_IDS = {
     "unk_token": "tokenizer.ggml.unknown_token_id",
     "pad_token": "tokenizer.ggml.padding_token_id",
 }
-
-
-@lru_cache(maxsize=1)
-def bytes_to_unicode() -> dict[int, str]:
-    """GPT-2's byte -> printable character table used by byte-level BPE vocabularies."""
-    printable = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1))
-    printable += list(range(ord("®"), ord("ÿ") + 1))
-    chars = printable[:]
-    extra = 0
-    for byte in range(256):
-        if byte not in printable:
-            printable.append(byte)
-            chars.append(256 + extra)
-            extra += 1
-    return dict(zip(printable, map(chr, chars)))
 
 
 def _tokens(meta: dict[str, Any]) -> list[str]:
@@ -132,7 +117,7 @@ def _add_bos_default(meta: dict[str, Any]) -> bool:
 
 def _byte_level_json(meta: dict[str, Any]) -> dict[str, Any]:
     tokens = _tokens(meta)
-    spelling = bytes_to_unicode()
+    spelling = BYTE_TO_CHAR
     alphabet = set(spelling.values())
     vocab = {
         token if set(token) <= alphabet else "".join(spelling[b] for b in token.encode("utf-8", "surrogateescape")): i
