@@ -32,7 +32,7 @@ def causal_lm_from_gguf(cls: type[_ModelT], path_or_repo_id: str | os.PathLike[s
     from embrace.generation.config import GenerationConfig
     from embrace.models.auto import config_class_for
     from embrace.models.gguf import load_gguf_checkpoint
-    from embrace.models.modeling import to_torch_dtype
+    from embrace.models.modeling import skip_weight_init, to_torch_dtype
 
     hub = {k: kwargs.pop(k) for k in ("revision", "cache_dir", "token", "local_files_only") if k in kwargs}
     dtype = kwargs.pop("dtype", None) or kwargs.pop("torch_dtype", None)
@@ -48,7 +48,7 @@ def causal_lm_from_gguf(cls: type[_ModelT], path_or_repo_id: str | os.PathLike[s
     if getattr(model_cls, "config_class", None) is not config_cls and not isinstance(config, model_cls.config_class):
         raise UnknownModelTypeError(f"{path} holds a {config.model_type} model; load it with "
                                     f"AutoModelForCausalLM or that family's class, not {model_cls.__name__}")
-    with torch.device("meta"):
+    with torch.device("meta"), skip_weight_init():
         model = model_cls(config)
     result = model.load_state_dict(ckpt.state_dict, strict=False, assign=True)
     tied = set(model._shared_weights())
