@@ -295,8 +295,9 @@ def _parallel(fn: Callable[..., Any], num_proc: int, *args: Any) -> list[Any]:
         return [fn(rank, *args) for rank in range(num_proc)]
     _JOB = (fn, args)
     try:
-        with multiprocessing.get_context("fork").Pool(num_proc) as pool:
-            return pool.map(_run_job, range(num_proc))
+        # one fresh process per shard (maxtasksperchild=1): a fast worker never takes a second shard
+        with multiprocessing.get_context("fork").Pool(num_proc, maxtasksperchild=1) as pool:
+            return pool.map(_run_job, range(num_proc), chunksize=1)
     finally:
         _JOB = None
 
