@@ -17,7 +17,12 @@ from embrace.models.encoder_heads import (
     ForSequenceClassification,
     ForTokenClassification,
 )
-from embrace.models.layers import activation, multi_head_self_attention, padding_mask_to_bias
+from embrace.models.layers import (
+    TokenPositionEmbeddings,
+    activation,
+    multi_head_self_attention,
+    padding_mask_to_bias,
+)
 from embrace.models.modeling import PreTrainedModel
 from embrace.models.outputs import BaseModelOutputWithPooling
 
@@ -54,22 +59,10 @@ class DistilBertConfig(PretrainedConfig):
         return self.n_layers
 
 
-class Embeddings(nn.Module):
+class Embeddings(TokenPositionEmbeddings):
     def __init__(self, config: DistilBertConfig) -> None:
-        super().__init__()
-        self.word_embeddings = nn.Embedding(config.vocab_size, config.dim, padding_idx=config.pad_token_id)
-        self.position_embeddings = nn.Embedding(config.max_position_embeddings, config.dim)
-        self.LayerNorm = nn.LayerNorm(config.dim, eps=1e-12)
-        self.dropout = nn.Dropout(config.dropout)
-
-    def forward(self, input_ids: torch.Tensor | None, inputs_embeds: torch.Tensor | None,
-                position_ids: torch.Tensor | None = None) -> torch.Tensor:
-        if inputs_embeds is None:
-            assert input_ids is not None
-            inputs_embeds = self.word_embeddings(input_ids)
-        if position_ids is None:
-            position_ids = torch.arange(inputs_embeds.shape[1], device=inputs_embeds.device).unsqueeze(0)
-        return self.dropout(self.LayerNorm(inputs_embeds + self.position_embeddings(position_ids)))
+        super().__init__(config.vocab_size, config.dim, config.max_position_embeddings, eps=1e-12,
+                         dropout=config.dropout, word_padding_idx=config.pad_token_id)
 
 
 class MultiHeadSelfAttention(nn.Module):

@@ -119,6 +119,41 @@ def position_ids_from_input_ids(input_ids: torch.Tensor, padding_idx: int) -> to
     return (torch.cumsum(mask, dim=1).type_as(mask) * mask).long() + padding_idx
 
 
+def padding_aware_position_ids(input_ids: torch.Tensor | None, inputs_embeds: torch.Tensor, padding_idx: int
+                               ) -> torch.Tensor:
+    """RoBERTa/MPNet positions from ids (pads keep ``padding_idx``), or ``padding_idx + 1 ...`` for embeddings."""
+    if input_ids is not None:
+        return position_ids_from_input_ids(input_ids, padding_idx)
+    seq = inputs_embeds.shape[1]
+    return torch.arange(padding_idx + 1, seq + padding_idx + 1, device=inputs_embeds.device).unsqueeze(0)
+
+
+class TokenPositionEmbeddings(nn.Module):
+    """Word + learned absolute position embeddings -> LayerNorm -> dropout (no token types): DistilBERT, MPNet.
+    Subclasses change how default position ids are made (``make_position_ids``)."""
+
+    def __init__(self, vocab_size: int, width: int, max_positions: int, *, eps: float, dropout: float,
+                 word_padding_idx: int | None, position_padding_idx: int | None = None) -> None:
+        super().__init__()
+        self.word_embeddings = nn.Embedding(vocab_size, width, padding_idx=word_padding_idx)
+        self.position_embeddings = nn.Embedding(max_positions, width, padding_idx=position_padding_idx)
+        self.LayerNorm = nn.LayerNorm(width, eps=eps)
+        self.dropout = nn.Dropout(dropout)
+
+    def make_position_ids(self, input_ids: torch.Tensor | None, inputs_embeds: torch.Tensor) -> torch.Tensor:
+        return torch.arange(inputs_embeds.shape[1], device=inputs_embeds.device).unsqueeze(0)
+
+    def forward(self, input_ids: torch.Tensor | None, inputs_embeds: torch.Tensor | None,
+                position_ids: torch.Tensor | None = None) -> torch.Tensor:
+        """Token ids (batch, seq) or embeddings (batch, seq, width) -> (batch, seq, width)."""
+        if inputs_embeds is None:
+            assert input_ids is not None
+            inputs_embeds = self.word_embeddings(input_ids)
+        if position_ids is None:
+            position_ids = self.make_position_ids(input_ids, inputs_embeds)
+        return self.dropout(self.LayerNorm(inputs_embeds + self.position_embeddings(position_ids)))
+
+
 def init_weights_normal(module: nn.Module, std: float) -> None:
     """The reference's default init: normal(0, std) for Linear/Embedding, zero biases, LayerNorm to (1, 0)."""
     if isinstance(module, nn.Linear):

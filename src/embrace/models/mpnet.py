@@ -12,7 +12,12 @@ from torch import nn
 
 from embrace.models.bert import BertConfig, BertIntermediate, BertPooler, BertSelfOutput, check_inputs, run_layers
 from embrace.models.encoder_heads import ForQuestionAnswering, ForTokenClassification
-from embrace.models.layers import multi_head_self_attention, padding_mask_to_bias, position_ids_from_input_ids
+from embrace.models.layers import (
+    TokenPositionEmbeddings,
+    multi_head_self_attention,
+    padding_aware_position_ids,
+    padding_mask_to_bias,
+)
 from embrace.models.modeling import PreTrainedModel
 from embrace.models.outputs import BaseModelOutputWithPooling
 from embrace.models.roberta import RobertaLikeMaskedLM, RobertaLikeSequenceClassification
@@ -30,31 +35,16 @@ class MPNetConfig(BertConfig):
     eos_token_id: int | list[int] | None = 2
 
 
-class MPNetEmbeddings(nn.Module):
+class MPNetEmbeddings(TokenPositionEmbeddings):
     padding_idx = 1  # fixed in the reference, whatever pad_token_id says
 
     def __init__(self, config: MPNetConfig) -> None:
-        super().__init__()
-        self.word_embeddings = nn.Embedding(config.vocab_size, config.hidden_size, padding_idx=self.padding_idx)
-        self.position_embeddings = nn.Embedding(config.max_position_embeddings, config.hidden_size,
-                                                padding_idx=self.padding_idx)
-        self.LayerNorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
-        self.dropout = nn.Dropout(config.hidden_dropout_prob)
+        super().__init__(config.vocab_size, config.hidden_size, config.max_position_embeddings,
+                         eps=config.layer_norm_eps, dropout=config.hidden_dropout_prob,
+                         word_padding_idx=self.padding_idx, position_padding_idx=self.padding_idx)
 
-    def forward(self, input_ids: torch.Tensor | None, inputs_embeds: torch.Tensor | None,
-                position_ids: torch.Tensor | None = None) -> torch.Tensor:
-        if position_ids is None:
-            if input_ids is not None:
-                position_ids = position_ids_from_input_ids(input_ids, self.padding_idx)
-            else:
-                assert inputs_embeds is not None
-                seq = inputs_embeds.shape[1]
-                position_ids = torch.arange(self.padding_idx + 1, seq + self.padding_idx + 1,
-                                            device=inputs_embeds.device).unsqueeze(0)
-        if inputs_embeds is None:
-            assert input_ids is not None
-            inputs_embeds = self.word_embeddings(input_ids)
-        return self.dropout(self.LayerNorm(inputs_embeds + self.position_embeddings(position_ids)))
+    def make_position_ids(self, input_ids: torch.Tensor | None, inputs_embeds: torch.Tensor) -> torch.Tensor:
+        return padding_aware_position_ids(input_ids, inputs_embeds, self.padding_idx)
 
 
 class MPNetSelfAttention(nn.Module):

@@ -16,7 +16,7 @@ from embrace.models.encoder_heads import (
     ForSequenceClassification,
     ForTokenClassification,
 )
-from embrace.models.layers import position_ids_from_input_ids
+from embrace.models.layers import padding_aware_position_ids
 from embrace.models.modeling import PreTrainedModel
 from embrace.models.outputs import BaseModelOutputWithPooling
 
@@ -51,10 +51,7 @@ class RobertaEmbeddings(BertEmbeddings):
                                                 padding_idx=self.padding_idx)
 
     def make_position_ids(self, input_ids: torch.Tensor | None, inputs_embeds: torch.Tensor) -> torch.Tensor:
-        if input_ids is not None:
-            return position_ids_from_input_ids(input_ids, self.padding_idx)
-        seq = inputs_embeds.shape[1]
-        return torch.arange(self.padding_idx + 1, seq + self.padding_idx + 1, device=inputs_embeds.device).unsqueeze(0)
+        return padding_aware_position_ids(input_ids, inputs_embeds, self.padding_idx)
 
 
 class RobertaPreTrainedModel(PreTrainedModel):
