@@ -174,3 +174,23 @@ register_family("mistral", _causal_family("embrace.models.llama", "Mistral"))
 register_family("qwen2", _causal_family("embrace.models.llama", "Qwen2"))
 register_family("gpt2", Family("embrace.models.gpt2", "GPT2Config",
                                 {"base": "GPT2Model", "causal-lm": "GPT2LMHeadModel"}))
+
+# Families being added (the modules land with their issues; until then loading one fails with ImportError).
+register_family("gemma", _causal_family("embrace.models.gemma", "Gemma"))
+register_family("opt", _causal_family("embrace.models.opt", "OPT"))
+register_family("gpt_neox", _causal_family("embrace.models.gpt_neox", "GPTNeoX"))
+register_family("phi", _causal_family("embrace.models.phi", "Phi"))
+
+
+def _seq2seq_family(module: str, prefix: str, generation_class: str) -> Family:
+    return Family(module, f"{prefix}Config", {"base": f"{prefix}Model", "seq2seq-lm": generation_class})
+
+
+register_family("t5", _seq2seq_family("embrace.models.t5", "T5", "T5ForConditionalGeneration"))
+register_family("mt5", _seq2seq_family("embrace.models.t5", "MT5", "MT5ForConditionalGeneration"))
+register_family("bart", Family("embrace.models.bart", "BartConfig", {
+    "base": "BartModel", "seq2seq-lm": "BartForConditionalGeneration",
+    "sequence-classification": "BartForSequenceClassification"}))
+register_family("mbart", _seq2seq_family("embrace.models.bart", "MBart", "MBartForConditionalGeneration"))
+register_family("marian", _seq2seq_family("embrace.models.bart", "Marian", "MarianMTModel"))
+register_family("pegasus", _seq2seq_family("embrace.models.bart", "Pegasus", "PegasusForConditionalGeneration"))
