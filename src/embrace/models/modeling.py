@@ -224,10 +224,18 @@ class PreTrainedModel(nn.Module):
         return report
 
     def _assign(self, key: str, tensor: torch.Tensor) -> None:
+        """Put ``tensor`` at ``key``. A materialised parameter/buffer of the same shape, dtype and device is
+        overwritten in place, so optimizers (and tied aliases) holding it keep working; a meta placeholder (the
+        usual ``from_pretrained`` path) is replaced without a copy."""
         owner, name = self._owner(key)
-        if name in owner._parameters:
-            old = owner._parameters[name]
-            owner._parameters[name] = nn.Parameter(tensor, requires_grad=old.requires_grad if old is not None else True)
+        current = owner._parameters[name] if name in owner._parameters else owner._buffers.get(name)
+        if (current is not None and not current.is_meta and current.shape == tensor.shape
+                and current.dtype == tensor.dtype and current.device == tensor.device):
+            with torch.no_grad():
+                current.copy_(tensor)
+        elif name in owner._parameters:
+            owner._parameters[name] = nn.Parameter(
+                tensor, requires_grad=current.requires_grad if current is not None else True)
         else:
             owner._buffers[name] = tensor
 

@@ -54,19 +54,10 @@ def load_model_weights(model: nn.Module, folder: str | os.PathLike[str]) -> None
         from embrace.models.loading import find_weight_files
 
         files = find_weight_files(lambda name: folder / name if (folder / name).exists() else None, str(folder))
-        # loading swaps in new Parameter objects; an optimizer holds the old ones, so copy values back into them
-        originals = list(model.named_parameters(remove_duplicate=False))
-        report = model.load_checkpoint(files)  # type: ignore[operator]
+        report = model.load_checkpoint(files)  # type: ignore[operator]  # copies into the existing parameters
         if report.missing_keys or report.unexpected_keys or report.mismatched_keys:
             raise TrainerCheckpointError(f"checkpoint {folder} does not match the model: missing "
                                          f"{report.missing_keys[:5]}, unexpected {report.unexpected_keys[:5]}")
-        with torch.no_grad():
-            for name, old in originals:
-                new = model.get_parameter(name)
-                if new is not old:
-                    old.copy_(new)
-                    module_path, _, attr = name.rpartition(".")
-                    (model.get_submodule(module_path) if module_path else model)._parameters[attr] = old
         return
     model.load_state_dict(torch.load(plain, map_location="cpu", weights_only=True))
 
