@@ -85,3 +85,34 @@ def test_model_object_needs_tokenizer(tiny_models):
 def test_missing_task():
     with pytest.raises(PipelineInputError):
         pipeline()
+
+
+def test_task_inferred_from_the_architecture(tiny_models):
+    from embrace.pipelines.task_inference import infer_task
+
+    assert infer_task(str(tiny_models["token"])) == "token-classification"
+    assert infer_task(tiny_models["mlm"]) == "fill-mask"
+    classifier = pipeline(model=str(tiny_models["sequence"]))
+    assert classifier.task == "text-classification"
+    assert classifier("inferred")[0]["label"] in ("NEGATIVE", "POSITIVE")
+
+
+def test_task_inferred_from_the_model_card_and_from_objects(tiny_models, tmp_path):
+    from tests.conftest import asset
+
+    from embrace.models.auto import AutoModelForQuestionAnswering
+    from embrace.pipelines.task_inference import infer_task, model_card_task
+
+    assert infer_task(str(asset("minilm"))) == "sentence-similarity"  # its card says pipeline_tag: sentence-similarity
+    assert model_card_task("---\nlicense: mit\npipeline_tag: 'fill-mask'\n---\n# pipeline_tag: ner\n") == "fill-mask"
+    assert model_card_task("# no header\npipeline_tag: ner\n") is None
+    shutil.copytree(tiny_models["sequence"], tmp_path / "card")
+    (tmp_path / "card" / "README.md").write_text("---\npipeline_tag: zero-shot-classification\n---\nA card.\n")
+    assert infer_task(str(tmp_path / "card")) == "zero-shot-classification"
+    assert infer_task(AutoModelForQuestionAnswering.from_pretrained(tiny_models["qa"])) == "question-answering"
+
+
+def test_task_that_cannot_be_inferred(tmp_path):
+    (tmp_path / "config.json").write_text('{"model_type": "bert", "architectures": ["SomethingElse"]}')
+    with pytest.raises(PipelineInputError, match="cannot infer the task.*SomethingElse"):
+        pipeline(model=str(tmp_path))

@@ -52,6 +52,20 @@ def test_prompts_and_chats_match_reference(tiny_llama):
     assert len(sampled) == 2 and all(s["generated_text"].startswith(prompt) for s in sampled)
 
 
+def test_batched_prompts_are_left_padded(tiny_llama):
+    ref = reference_pipeline("text-generation", tiny_llama)
+    mine = ours("text-generation", tiny_llama)
+    greedy = {"max_new_tokens": 8, "do_sample": False}
+    prompts = ["Once upon a time there was a", "Hi", "The weather today is", "A"]
+    one_by_one = mine(prompts, **greedy)
+    batched = mine(prompts, batch_size=4, **greedy)
+    assert_close(batched, ref(prompts, batch_size=4, **greedy), where="batch of 4")
+    assert_close(batched, one_by_one, where="batched vs one at a time")
+    ids = mine(prompts[:2], batch_size=2, return_tensors=True, return_text=False, **greedy)
+    assert [len(x[0]["generated_token_ids"]) for x in ids] == [len(mine.tokenizer(p)["input_ids"]) + 8
+                                                               for p in prompts[:2]]
+
+
 def test_bad_prompts(tiny_llama):
     mine = ours("text-generation", tiny_llama)
     with pytest.raises(PipelineInputError):

@@ -93,7 +93,9 @@ def pipeline(task: str | None = None, model: Any = None, tokenizer: Any = None, 
     if task is None:
         if model is None:
             raise PipelineInputError("pipeline() needs a task (e.g. 'text-classification') or a model")
-        raise PipelineInputError("pipeline() needs the task name: inferring it from the model is not supported")
+        from embrace.pipelines.task_inference import infer_task
+
+        task = infer_task(model)
     name = check_task(task)
     spec = SUPPORTED_TASKS[name]
     module_name, class_name = spec.pipeline_class.split(":")

@@ -41,6 +41,8 @@ class Pipeline:
     task: ClassVar[str] = ""
     # outputs with a sequence axis (dim 1 of the batched tensor): padding is cut from them before postprocess
     sequence_outputs: ClassVar[tuple[str, ...]] = ()
+    # where _collate puts the padding: "left" for generation, so every row's next token follows its last one
+    padding_side: ClassVar[str] = "right"
 
     def __init__(self, model: Any, tokenizer: Any = None, *, device: str | torch.device | int | None = None,
                  dtype: str | torch.dtype | None = None, batch_size: int | None = None, **task_args: Any) -> None:
@@ -144,20 +146,28 @@ class Pipeline:
     def _collate(self, chunks: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
         """Right-pad each model input to the batch's longest chunk and stack: (batch, seq) on the device."""
         longest = max(_length(c) for c in chunks)
-        pad_id = getattr(self.tokenizer, "pad_token_id", None) or 0
+        pad_id = self.pad_token_id() or 0
+
+        def pad(row: torch.Tensor, fill: int) -> torch.Tensor:
+            missing = longest - len(row)
+            return torch.nn.functional.pad(row, (missing, 0) if self.padding_side == "left" else (0, missing),
+                                           value=fill)
+
         batch: dict[str, torch.Tensor] = {}
         for key in MODEL_INPUT_KEYS:
             if key not in chunks[0] or key not in self._forward_names:
                 continue
             fill = pad_id if key == "input_ids" else 0
-            rows = [torch.nn.functional.pad(torch.as_tensor(c[key]), (0, longest - _length(c)), value=fill)
-                    for c in chunks]
-            batch[key] = torch.stack(rows).to(self.device)
+            batch[key] = torch.stack([pad(torch.as_tensor(c[key]), fill) for c in chunks]).to(self.device)
         if "attention_mask" in self._forward_names and "attention_mask" not in batch:
             batch["attention_mask"] = torch.stack([
-                torch.nn.functional.pad(torch.ones(_length(c), dtype=torch.long), (0, longest - _length(c)))
-                for c in chunks]).to(self.device)
+                pad(torch.ones(_length(c), dtype=torch.long), 0) for c in chunks]).to(self.device)
         return batch
+
+    def pad_token_id(self) -> int | None:
+        """The tokenizer's pad id; for tokenizers without one (most causal LMs) the end-of-sequence id."""
+        pad = getattr(self.tokenizer, "pad_token_id", None)
+        return pad if pad is not None else getattr(self.tokenizer, "eos_token_id", None)
 
     def _unbatch(self, outputs: dict[str, torch.Tensor], row: int, chunk: dict[str, Any]) -> dict[str, Any]:
         length = _length(chunk)

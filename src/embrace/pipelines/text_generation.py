@@ -6,7 +6,8 @@
 >>> generator([{"role": "user", "content": "Hi!"}], max_new_tokens=20)
 [{'generated_text': [{'role': 'user', 'content': 'Hi!'}, {'role': 'assistant', 'content': 'Hello! ...'}]}]
 
-Prompts run one at a time (no padding, so batching cannot change a greedy result). Every ``generate()`` argument
+With ``batch_size=N`` prompts are left-padded and generated N at a time (like the reference; the pad id is the
+tokenizer's, or its end-of-sequence id when it has none). Every ``generate()`` argument
 is accepted (``max_new_tokens``, ``do_sample``, ``temperature``, ``top_k``, ``top_p``, ``num_return_sequences``,
 ``streamer`` ...). ``return_full_text=False`` returns only the new text; ``return_tensors=True`` the token ids.
 """
@@ -26,10 +27,7 @@ _TEXT_KEYS = {"return_full_text", "return_tensors", "return_text", "skip_special
 
 class TextGenerationPipeline(Pipeline):
     task = "text-generation"
-
-    def __init__(self, model: Any, tokenizer: Any = None, **kwargs: Any) -> None:
-        kwargs["batch_size"] = 1  # left padding would be needed to batch prompts; run them one by one
-        super().__init__(model, tokenizer, **kwargs)
+    padding_side = "left"
 
     def _sanitize_parameters(self, prefix: str | None = None, add_special_tokens: bool | None = None,
                              continue_final_message: bool | None = None, **kwargs: Any,
@@ -45,7 +43,6 @@ class TextGenerationPipeline(Pipeline):
         return pre, dict(kwargs), post
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        kwargs.pop("batch_size", None)
         inputs = args[0] if args else None
         if _is_chat(inputs):  # one conversation, not a list of prompts
             return super().__call__(_Chat(inputs), **kwargs)
@@ -73,11 +70,14 @@ class TextGenerationPipeline(Pipeline):
         input_ids = batch["input_ids"]
         if input_ids.shape[1] == 0:
             raise PipelineInputError("text-generation: the prompt has no tokens")
+        if len(input_ids) > 1 and "pad_token_id" not in generate_kwargs:
+            generate_kwargs["pad_token_id"] = self.pad_token_id()
         sequences = self.model.generate(input_ids=input_ids, attention_mask=batch.get("attention_mask"),
                                         **generate_kwargs)
         if not isinstance(sequences, torch.Tensor):
             sequences = sequences.sequences
-        return {"sequences": sequences.unsqueeze(0)}  # (1, num_return_sequences, seq): one row per prompt
+        new_tokens = sequences[:, input_ids.shape[1]:]  # the prompt, left padding included, is cut off
+        return {"new_tokens": new_tokens.reshape(len(input_ids), -1, new_tokens.shape[-1])}  # (prompts, n, new)
 
     def postprocess(self, chunk_outputs: list[dict[str, Any]], return_full_text: bool = True,
                     return_tensors: bool = False, return_text: bool = True, skip_special_tokens: bool = True,
@@ -89,11 +89,11 @@ class TextGenerationPipeline(Pipeline):
         if clean_up_tokenization_spaces is not None:
             decode_args["clean_up_tokenization_spaces"] = clean_up_tokenization_spaces
         results = []
-        for sequence in out["sequences"]:
+        for new_tokens in out["new_tokens"]:
             if return_tensors and not return_text:
-                results.append({"generated_token_ids": sequence.tolist()})
+                results.append({"generated_token_ids": [*input_ids.tolist(), *new_tokens.tolist()]})
                 continue
-            text = self.tokenizer.decode(sequence[len(input_ids):].tolist(), **decode_args)
+            text = self.tokenizer.decode(new_tokens.tolist(), **decode_args)
             if chat:
                 messages = [dict(m) for m in prompt]
                 if messages[-1]["role"] == "assistant":  # continued the final message
