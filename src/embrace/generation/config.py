@@ -62,6 +62,9 @@ class GenerationConfig:
     pad_token_id: int | None = None
     bos_token_id: int | None = None
     eos_token_id: int | list[int] | None = None
+    decoder_start_token_id: int | None = None
+    forced_bos_token_id: int | None = None
+    forced_eos_token_id: int | list[int] | None = None
     extra: dict[str, Any] = field(default_factory=dict, repr=False)
 
     # ---- construction --------------------------------------------------------------------------------------------

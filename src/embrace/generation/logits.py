@@ -218,6 +218,37 @@ class MinNewTokensLengthLogitsProcessor(LogitsProcessor):
         return scores
 
 
+class ForcedBOSTokenLogitsProcessor(LogitsProcessor):
+    """Force ``bos_token_id`` as the first generated token (sequence length 1: the decoder start token)."""
+
+    def __init__(self, bos_token_id: int) -> None:
+        self.bos_token_id = bos_token_id
+
+    def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
+        if input_ids.shape[-1] != 1:
+            return scores
+        forced = torch.full_like(scores, NEG_INF)
+        forced[:, self.bos_token_id] = 0
+        return forced
+
+
+class ForcedEOSTokenLogitsProcessor(LogitsProcessor):
+    """Force one of ``eos_token_id`` as the last token when the sequence reaches ``max_length - 1``."""
+
+    def __init__(self, max_length: int, eos_token_id: int | list[int]) -> None:
+        self.max_length = max_length
+        self.eos = [eos_token_id] if isinstance(eos_token_id, int) else list(eos_token_id)
+        if any(t < 0 for t in self.eos):
+            raise ValueError(f"forced_eos_token_id must hold non-negative ids, got {eos_token_id}")
+
+    def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
+        if input_ids.shape[-1] != self.max_length - 1:
+            return scores
+        forced = torch.full_like(scores, NEG_INF)
+        forced[:, self.eos] = 0
+        return forced
+
+
 class LogitNormalization(LogitsProcessor):
     def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
         return scores.log_softmax(dim=-1)
@@ -225,8 +256,9 @@ class LogitNormalization(LogitsProcessor):
 
 def build_processors(config: GenerationConfig, prompt_length: int,
                      extra: Iterable[LogitsProcessor] | None = None,
-                     attention_mask: torch.Tensor | None = None) -> LogitsProcessorList:
-    """The processors a resolved ``config`` asks for, in the reference's order, then the user's ``extra`` ones."""
+                     attention_mask: torch.Tensor | None = None, max_length: int | None = None) -> LogitsProcessorList:
+    """The processors a resolved ``config`` asks for, in the reference's order, then the user's ``extra`` ones.
+    ``max_length``: the total sequence length the loop stops at (for ``forced_eos_token_id``)."""
     out = LogitsProcessorList()
     if config.repetition_penalty not in (None, 1.0):
         pads = (attention_mask != 0).int().argmax(dim=1) if attention_mask is not None else None
@@ -239,6 +271,12 @@ def build_processors(config: GenerationConfig, prompt_length: int,
         out.append(MinLengthLogitsProcessor(config.min_length, config.eos_token_id))
     if config.eos_token_id is not None and config.min_new_tokens:
         out.append(MinNewTokensLengthLogitsProcessor(prompt_length, config.min_new_tokens, config.eos_token_id))
+    if config.forced_bos_token_id is not None:
+        out.append(ForcedBOSTokenLogitsProcessor(config.forced_bos_token_id))
+    if config.forced_eos_token_id is not None:
+        limit = max_length if max_length is not None else config.max_length
+        assert limit is not None
+        out.append(ForcedEOSTokenLogitsProcessor(limit, config.forced_eos_token_id))
     if config.do_sample:
         eos_count = 1 if isinstance(config.eos_token_id, int) else len(config.eos_token_id or [])
         keep = (eos_count + 1 if eos_count else 2) if (config.num_beams or 1) > 1 else 1

@@ -7,6 +7,7 @@ decode loop never reads the device to know where to write.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Protocol, runtime_checkable
 
 import torch
@@ -90,3 +91,48 @@ class StaticCache:
         for i in range(len(self.keys)):
             self.keys[i] = self.keys[i].index_select(0, index)
             self.values[i] = self.values[i].index_select(0, index)
+
+
+class EncoderDecoderCache:
+    """The cache of a seq2seq decoder: a self-attention cache and a cross-attention cache (each a
+    :class:`DynamicCache` or :class:`StaticCache`).
+
+    Cross-attention keys/values depend only on the encoder output, so each layer computes them once (first decoder
+    step) through :meth:`cross_attention` and reuses them afterwards. ``update``/``get_seq_length`` act on the
+    self-attention cache, so this object is also a :class:`KVCache`. ``reorder`` moves the rows of both.
+    """
+
+    def __init__(self, self_attention_cache: DynamicCache | StaticCache | None = None,
+                 cross_attention_cache: DynamicCache | StaticCache | None = None) -> None:
+        self.self_attention_cache = self_attention_cache if self_attention_cache is not None else DynamicCache()
+        self.cross_attention_cache = cross_attention_cache if cross_attention_cache is not None else DynamicCache()
+
+    @property
+    def is_updated(self) -> set[int]:
+        """Layers whose cross-attention keys/values are cached."""
+        cache = self.cross_attention_cache
+        return {layer for layer in range(len(cache.keys)) if cache.get_seq_length(layer) > 0}
+
+    def update(self, layer: int, key: torch.Tensor, value: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.self_attention_cache.update(layer, key, value)
+
+    def get_seq_length(self, layer: int = 0) -> int:
+        return self.self_attention_cache.get_seq_length(layer)
+
+    def cross_attention(self, layer: int, compute: Callable[[], tuple[torch.Tensor, torch.Tensor]]
+                        ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The layer's cross-attention keys/values: ``compute()`` them on first use, then the cached ones."""
+        cache = self.cross_attention_cache
+        length = cache.get_seq_length(layer)
+        if length > 0:
+            return cache.keys[layer][:, :, :length], cache.values[layer][:, :, :length]
+        key, value = compute()
+        return cache.update(layer, key, value)
+
+    def reorder(self, index: torch.Tensor) -> None:
+        self.self_attention_cache.reorder(index)
+        self.cross_attention_cache.reorder(index)
+
+    def reorder_self_attention(self, index: torch.Tensor) -> None:
+        """Beam search: beams of one prompt share the encoder output, so only the self-attention rows move."""
+        self.self_attention_cache.reorder(index)

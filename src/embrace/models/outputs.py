@@ -90,3 +90,37 @@ class QuestionAnsweringModelOutput(ModelOutput):
     end_logits: torch.Tensor | None = None
     hidden_states: Hidden = None
     attentions: Hidden = None
+
+
+# ---- encoder-decoder (seq2seq) outputs ---------------------------------------------------------------------------
+# ``past_key_values`` is an :class:`embrace.models.cache.EncoderDecoderCache` (typed ``Any`` to keep this module free
+# of cache imports).
+
+
+@dataclass
+class Seq2SeqModelOutput(ModelOutput):
+    """A seq2seq body: the decoder's last hidden state plus the encoder's, as the reference names them."""
+
+    last_hidden_state: torch.Tensor
+    past_key_values: Any = None
+    decoder_hidden_states: Hidden = None
+    decoder_attentions: Hidden = None
+    cross_attentions: Hidden = None
+    encoder_last_hidden_state: torch.Tensor | None = None
+    encoder_hidden_states: Hidden = None
+    encoder_attentions: Hidden = None
+
+
+@dataclass
+class Seq2SeqLMOutput(ModelOutput):
+    """A seq2seq LM: ``logits`` (batch, target_len, vocab), the loss when ``labels`` were given, and the cache."""
+
+    loss: torch.Tensor | None = None
+    logits: torch.Tensor | None = None
+    past_key_values: Any = None
+    decoder_hidden_states: Hidden = None
+    decoder_attentions: Hidden = None
+    cross_attentions: Hidden = None
+    encoder_last_hidden_state: torch.Tensor | None = None
+    encoder_hidden_states: Hidden = None
+    encoder_attentions: Hidden = None

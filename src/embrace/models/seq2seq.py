@@ -1,0 +1,124 @@
+"""Pieces shared by the encoder-decoder families (T5, BART and its variants).
+
+:func:`shift_tokens_right` builds decoder inputs from labels, :func:`seq2seq_loss` is the token cross entropy
+with ``-100`` ignored, and :class:`Seq2SeqLMMixin` gives a ``*ForConditionalGeneration`` class ``generate()``,
+``generation_config`` (from ``generation_config.json``), ``get_encoder``/``get_decoder`` and the common checks.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, TypeVar
+
+import torch
+import torch.nn.functional as F
+
+from embrace.errors import InvalidConfigError
+from embrace.models.outputs import BaseModelOutput
+
+_ModelT = TypeVar("_ModelT")
+
+
+class MissingDecoderStartError(InvalidConfigError):
+    """Decoder inputs cannot be built: ``decoder_start_token_id`` (or ``pad_token_id``) is not set."""
+
+
+def shift_tokens_right(labels: torch.Tensor, pad_token_id: int | None, decoder_start_token_id: int | None
+                       ) -> torch.Tensor:
+    """Decoder inputs for ``labels`` (batch, seq): ``decoder_start_token_id`` then the labels shifted right by one,
+    with ``-100`` replaced by ``pad_token_id`` (the reference's semantics)."""
+    if decoder_start_token_id is None:
+        raise MissingDecoderStartError(
+            "decoder_start_token_id is not set: set config.decoder_start_token_id (T5 uses the pad id 0, BART the "
+            "eos id 2) or pass decoder_input_ids yourself")
+    if pad_token_id is None:
+        raise MissingDecoderStartError("pad_token_id is not set: set config.pad_token_id so -100 labels can be "
+                                       "replaced in the decoder inputs")
+    shifted = labels.new_zeros(labels.shape)
+    shifted[..., 1:] = labels[..., :-1].clone()
+    shifted[..., 0] = decoder_start_token_id
+    return shifted.masked_fill_(shifted == -100, pad_token_id)
+
+
+def seq2seq_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Mean cross entropy of ``logits`` (batch, seq, vocab) against ``labels`` (batch, seq); -100 is ignored."""
+    return F.cross_entropy(logits.float().reshape(-1, logits.shape[-1]), labels.to(logits.device).reshape(-1),
+                           ignore_index=-100)
+
+
+def as_encoder_output(encoder_outputs: Any) -> BaseModelOutput:
+    """Accept a :class:`BaseModelOutput`, a tuple ``(last_hidden_state, ...)`` or a bare tensor."""
+    if isinstance(encoder_outputs, BaseModelOutput):
+        return encoder_outputs
+    if isinstance(encoder_outputs, torch.Tensor):
+        return BaseModelOutput(last_hidden_state=encoder_outputs)
+    if isinstance(encoder_outputs, tuple | list) and encoder_outputs:
+        return BaseModelOutput(last_hidden_state=encoder_outputs[0],
+                               hidden_states=encoder_outputs[1] if len(encoder_outputs) > 1 else None,
+                               attentions=encoder_outputs[2] if len(encoder_outputs) > 2 else None)
+    if hasattr(encoder_outputs, "last_hidden_state"):
+        return BaseModelOutput(last_hidden_state=encoder_outputs.last_hidden_state,
+                               hidden_states=getattr(encoder_outputs, "hidden_states", None),
+                               attentions=getattr(encoder_outputs, "attentions", None))
+    raise TypeError(f"encoder_outputs must be a BaseModelOutput or a tuple (last_hidden_state, ...), "
+                    f"got {type(encoder_outputs).__name__}")
+
+
+def decoder_inputs_from_labels(config: Any, labels: torch.Tensor | None, decoder_input_ids: torch.Tensor | None,
+                               decoder_inputs_embeds: torch.Tensor | None = None) -> torch.Tensor | None:
+    """``decoder_input_ids`` as given, or shifted from ``labels`` when only labels were passed."""
+    if labels is not None and decoder_input_ids is None and decoder_inputs_embeds is None:
+        return shift_tokens_right(labels, config.pad_token_id, config.decoder_start_token_id)
+    return decoder_input_ids
+
+
+class Seq2SeqLMMixin:
+    """For ``*ForConditionalGeneration`` classes (mixed in before :class:`PreTrainedModel`).
+
+    The class provides ``get_encoder()``/``get_decoder()``; the mixin adds ``generate()``, the generation config
+    (read from ``generation_config.json`` next to the weights, else derived from config.json) and saving it.
+    """
+
+    config: Any
+
+    @classmethod
+    def from_pretrained(cls: Any, path_or_repo_id: str | os.PathLike[str], **kwargs: Any) -> Any:
+        """As :meth:`PreTrainedModel.from_pretrained`, plus ``generation_config.json``."""
+        hub = {k: kwargs[k] for k in ("revision", "cache_dir", "token", "local_files_only") if k in kwargs}
+        model = super().from_pretrained(path_or_repo_id, **kwargs)  # type: ignore[misc]
+        from embrace.generation.config import GenerationConfig
+
+        model.generation_config = GenerationConfig.from_pretrained_or_model(path_or_repo_id, model.config, **hub)
+        return model
+
+    def save_pretrained(self, save_directory: str | os.PathLike[str], **kwargs: Any) -> None:
+        super().save_pretrained(save_directory, **kwargs)  # type: ignore[misc]
+        gen = self.__dict__.get("_generation_config")
+        if gen is not None:
+            gen.save_pretrained(save_directory)
+
+    @property
+    def generation_config(self) -> Any:
+        gen = self.__dict__.get("_generation_config")
+        if gen is None:
+            from embrace.generation.config import GenerationConfig
+
+            gen = GenerationConfig.from_model_config(self.config)
+            self.__dict__["_generation_config"] = gen
+        return gen
+
+    @generation_config.setter
+    def generation_config(self, value: Any) -> None:
+        self.__dict__["_generation_config"] = value
+
+    def generate(self, input_ids: torch.Tensor | None = None, attention_mask: torch.Tensor | None = None,
+                 generation_config: Any = None, **kwargs: Any) -> Any:
+        """Encode ``input_ids`` once and decode from ``decoder_start_token_id``; returns the decoder sequences.
+        See :func:`embrace.generation.generate.generate` for the arguments."""
+        from embrace.generation.generate import generate
+
+        return generate(self, input_ids, attention_mask=attention_mask, generation_config=generation_config,
+                        **kwargs)
+
+    def prepare_decoder_input_ids_from_labels(self, labels: torch.Tensor) -> torch.Tensor:
+        return shift_tokens_right(labels, self.config.pad_token_id, self.config.decoder_start_token_id)
