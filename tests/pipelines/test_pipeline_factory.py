@@ -33,10 +33,11 @@ def test_unknown_task_lists_valid_ones(task):
         assert "text-classification" in str(info.value) and "sentiment-analysis" in str(info.value)
 
 
-@pytest.mark.parametrize("task", ["summarization", "translation_en_to_fr", "text2text-generation"])
-def test_not_yet_supported_tasks_say_why(task):
-    with pytest.raises(UnknownTaskError, match="not supported yet"):
-        pipeline(task)
+def test_translation_pairs():
+    assert check_task("translation_en_to_fr") == "translation"
+    assert check_task("translation_de_to_en") == "translation"
+    with pytest.raises(UnknownTaskError, match="translation_xx_to_yy"):
+        check_task("translation_en")
 
 
 def test_missing_default_model_names_it():

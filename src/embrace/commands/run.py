@@ -14,6 +14,8 @@ EXAMPLES = """examples:
   embrace run zero-shot-classification --model ./nli-model --labels "urgent,not urgent" "Fix my phone now!"
   embrace run fill-mask --model ./bert-model --top-k 3 "Paris is the [MASK] of France."
   embrace run text-generation --model ./SmolLM2-135M-Instruct --max-new-tokens 30 "Once upon a time"
+  embrace run summarization --model ./distilbart-cnn-12-6 --file articles.txt
+  embrace run translation_en_to_de --model ./t5-small "How old are you?"
   embrace run feature-extraction --model sentence-transformers/all-MiniLM-L6-v2 "Hello world"
   embrace run sentence-similarity --model ./all-MiniLM-L6-v2 "A cat sits." "A dog plays." "Stock markets fell."
   cat reviews.txt | embrace run sentiment-analysis --model ./sst2-model --json > labels.jsonl
@@ -26,7 +28,21 @@ feature-extraction and sentence-similarity print pooled sentence embeddings (sen
 EMBEDDING_TASKS = ("feature-extraction", "sentence-similarity")
 PIPELINE_TASKS = ("text-classification", "sentiment-analysis", "token-classification", "ner", "question-answering",
                   "fill-mask", "zero-shot-classification", "text-generation")
-TASKS = EMBEDDING_TASKS + PIPELINE_TASKS
+SEQ2SEQ_TASKS = ("text2text-generation", "summarization", "translation")
+TASKS = EMBEDDING_TASKS + PIPELINE_TASKS + SEQ2SEQ_TASKS
+
+
+def task_name(value: str) -> str:
+    """argparse type for TASK: one of TASKS, or translation_xx_to_yy."""
+    from embrace.pipelines import check_task
+    from embrace.pipelines.errors import UnknownTaskError
+
+    try:
+        if value in TASKS or check_task(value) == "translation":
+            return value
+    except UnknownTaskError:
+        pass
+    raise argparse.ArgumentTypeError(f"invalid choice: {value!r} (choose from {', '.join(TASKS)}, translation_xx_to_yy)")
 
 
 def register(subparsers: Any) -> None:
@@ -34,7 +50,8 @@ def register(subparsers: Any) -> None:
         "run", help="run a model on text inputs", description=__doc__, epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("task", choices=TASKS, help="what to compute")
+    parser.add_argument("task", type=task_name, metavar="TASK",
+                        help=f"what to compute: {', '.join(TASKS)} or translation_xx_to_yy")
     parser.add_argument("inputs", nargs="*", help="input texts (default: one per line from --file or stdin)")
     parser.add_argument("--model", "-m", help="model folder or repo id (default: the task's default model)")
     parser.add_argument("--file", "-f", help="read inputs from this file, one per line")
@@ -48,19 +65,22 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--context", help="question-answering: the text the answers come from")
     parser.add_argument("--labels", help="zero-shot-classification: comma-separated candidate labels")
     parser.add_argument("--multi-label", action="store_true", help="zero-shot-classification: labels are independent")
+    parser.add_argument("--src-lang", help="translation: source language code of multilingual models (en_XX)")
+    parser.add_argument("--tgt-lang", help="translation: target language code of multilingual models (de_DE)")
     add_generation_options(parser)
     parser.set_defaults(func=run)
 
 
 def add_generation_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--max-new-tokens", type=int, default=50, help="text-generation: tokens to generate")
+    parser.add_argument("--max-new-tokens", type=int, help="generation: tokens to generate (text-generation: 50)")
     parser.add_argument("--do-sample", action="store_true", help="text-generation: sample instead of greedy")
     parser.add_argument("--temperature", type=float, help="text-generation: sampling temperature")
     parser.add_argument("--top-p", type=float, help="text-generation: nucleus sampling probability mass")
 
 
 def generation_arguments(args: argparse.Namespace) -> dict[str, Any]:
-    call: dict[str, Any] = {"max_new_tokens": args.max_new_tokens, "do_sample": args.do_sample}
+    call: dict[str, Any] = {"max_new_tokens": 50 if args.max_new_tokens is None else args.max_new_tokens,
+                            "do_sample": args.do_sample}
     if args.temperature is not None:
         call["temperature"] = args.temperature
     if args.top_p is not None:
@@ -116,12 +136,21 @@ def task_arguments(args: argparse.Namespace) -> dict[str, Any]:
         call.update(generation_arguments(args))
         if args.top_k is not None:  # for generation --top-k is the sampling cut-off
             call["top_k"] = args.top_k
+    if is_seq2seq(args.task):  # the model's task_specific_params stay the defaults unless an option is given
+        call.update({k: v for k, v in generation_arguments(args).items() if v})
+        if args.max_new_tokens is None:
+            call.pop("max_new_tokens")
+        call.update({k: v for k, v in (("src_lang", args.src_lang), ("tgt_lang", args.tgt_lang)) if v})
     if args.task == "zero-shot-classification":
         if not args.labels:
             raise ValueError('zero-shot-classification needs --labels "label one,label two"')
         call["candidate_labels"] = args.labels
         call["multi_label"] = args.multi_label
     return call
+
+
+def is_seq2seq(task: str) -> bool:
+    return task in SEQ2SEQ_TASKS or task.startswith("translation_")
 
 
 def summarize(task: str, result: Any) -> str:
@@ -137,6 +166,9 @@ def summarize(task: str, result: Any) -> str:
         return "  ".join(f"{r['answer']!r} {r['score']:.3f}" for r in items)
     if task == "text-generation":
         return " | ".join(repr(r["generated_text"]) for r in result)
+    if is_seq2seq(task):
+        items = result if isinstance(result, list) else [result]
+        return " | ".join(repr(next(v for k, v in r.items() if k.endswith("_text"))) for r in items)
     if task == "zero-shot-classification":
         return "  ".join(f"{label} {score:.3f}" for label, score in zip(result["labels"], result["scores"]))
     rows = result if result and isinstance(result[0], list) else [result]  # fill-mask: one list per mask

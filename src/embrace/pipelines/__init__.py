@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -52,14 +53,17 @@ SUPPORTED_TASKS: dict[str, TaskSpec] = {
                                          "AutoModelForSequenceClassification", "facebook/bart-large-mnli"),
     "text-generation": TaskSpec("text_generation:TextGenerationPipeline", "AutoModelForCausalLM",
                                 "HuggingFaceTB/SmolLM3-3B"),
+    "text2text-generation": TaskSpec("text2text_generation:Text2TextGenerationPipeline", "AutoModelForSeq2SeqLM",
+                                     "google-t5/t5-base"),
+    "summarization": TaskSpec("text2text_generation:SummarizationPipeline", "AutoModelForSeq2SeqLM",
+                              "sshleifer/distilbart-cnn-12-6"),
+    "translation": TaskSpec("text2text_generation:TranslationPipeline", "AutoModelForSeq2SeqLM", None),
 }
 TASK_ALIASES = {"sentiment-analysis": "text-classification", "ner": "token-classification"}
-# Reference tasks embrace does not run yet, with the reason given to the user.
-NOT_YET = {
-    "summarization": "seq2seq models (BART, T5) are not in embrace yet",
-    "translation": "seq2seq models (BART, T5, Marian) are not in embrace yet",
-    "text2text-generation": "seq2seq models (T5) are not in embrace yet",
-}
+# translation_xx_to_yy pairs with a default model (the reference's table); other pairs need model=...
+TRANSLATION_DEFAULTS = {"translation_en_to_fr": "google-t5/t5-base", "translation_en_to_de": "google-t5/t5-base",
+                        "translation_en_to_ro": "google-t5/t5-base"}
+_TRANSLATION_PAIR = re.compile(r"translation_[A-Za-z-]+_to_[A-Za-z-]+")
 
 
 def check_task(task: str) -> str:
@@ -69,10 +73,9 @@ def check_task(task: str) -> str:
     name = TASK_ALIASES.get(task, task)
     if name in SUPPORTED_TASKS:
         return name
-    if name in NOT_YET or name.startswith("translation_"):
-        reason = NOT_YET.get(name, NOT_YET["translation"])
-        raise UnknownTaskError(f"task {task!r} is not supported yet: {reason}.")
-    valid = sorted([*SUPPORTED_TASKS, *TASK_ALIASES])
+    if _TRANSLATION_PAIR.fullmatch(name):
+        return "translation"
+    valid = sorted([*SUPPORTED_TASKS, *TASK_ALIASES, "translation_xx_to_yy"])
     raise UnknownTaskError(f"unknown task {task!r}. Valid tasks: {', '.join(valid)}.")
 
 
@@ -83,7 +86,9 @@ def pipeline(task: str | None = None, model: Any = None, tokenizer: Any = None, 
              **task_args: Any) -> Pipeline:
     """Build the pipeline for ``task`` (``text-classification``/``sentiment-analysis``, ``token-classification``/
     ``ner``, ``question-answering``, ``fill-mask``, ``feature-extraction``, ``sentence-similarity``,
-    ``zero-shot-classification``, ``text-generation``).
+    ``zero-shot-classification``, ``text-generation``, ``text2text-generation``, ``summarization``, ``translation``
+    and ``translation_xx_to_yy``). With ``model`` and no task, the task comes from the model card's
+    ``pipeline_tag`` or the model's architecture.
 
     ``model``: a folder, a hub repo id (the HF cache is used, offline too), a loaded model, or None for the
     task's default model. ``tokenizer``: same, defaults to the model's. ``device``: "cpu", "cuda", "cuda:1" or a
@@ -105,8 +110,10 @@ def pipeline(task: str | None = None, model: Any = None, tokenizer: Any = None, 
         load_kwargs["revision"] = revision
     if token is not None:
         load_kwargs["token"] = token
-    source = model if model is not None else _default_model(name, spec)
+    source = model if model is not None else _default_model(task, spec)
     extra: dict[str, Any] = {}
+    if spec.auto_class == "AutoModelForSeq2SeqLM":
+        extra["task"] = task  # translation_xx_to_yy and task_specific_params need the exact name
     if isinstance(source, str | os.PathLike):
         model_obj = _load_model(spec.auto_class, source, name, dtype, load_kwargs)
         if name == "sentence-similarity":
@@ -129,7 +136,7 @@ def _default_model(task: str, spec: TaskSpec) -> str:
     from embrace.errors import EmbraceFileNotFoundError
     from embrace.hub.resolve import cached_file
 
-    repo = spec.default_model
+    repo = TRANSLATION_DEFAULTS.get(task, spec.default_model)
     if repo is None:
         raise DefaultModelMissingError(f"task {task!r} has no default model: pass model=...")
     try:
