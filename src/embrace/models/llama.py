@@ -33,6 +33,8 @@ from embrace.models.rotary import RotaryEmbedding, apply_rotary, normalize_rope_
 class LlamaConfig(PretrainedConfig):
     model_type: ClassVar[str] = "llama"
     qkv_bias_default: ClassVar[bool] = False   # Qwen2 always has q/k/v biases
+    norm_offset: ClassVar[float] = 0.0         # Gemma: RMSNorm scales by (1 + weight)
+    scale_embeddings: ClassVar[bool] = False   # Gemma: token embeddings times sqrt(hidden_size)
 
     vocab_size: int = 32000
     hidden_size: int = 4096
@@ -117,18 +119,37 @@ class Qwen2Config(LlamaConfig):
 
 
 class RMSNorm(nn.Module):
-    """``weight * x / rms(x)``, computed in float32 and cast back (the reference's LlamaRMSNorm)."""
+    """``weight * x / rms(x)``, computed in float32 and cast back (the reference's LlamaRMSNorm).
 
-    def __init__(self, hidden_size: int, eps: float = 1e-6) -> None:
+    With ``offset=1.0`` it is Gemma's norm: ``(1 + weight) * x / rms(x)`` with the scale applied in float32
+    before the cast, and the weight stored zero-centred.
+    """
+
+    def __init__(self, hidden_size: int, eps: float = 1e-6, offset: float = 0.0) -> None:
         super().__init__()
-        self.weight = nn.Parameter(torch.ones(hidden_size))
+        self.weight = nn.Parameter(torch.ones(hidden_size) if offset == 0.0 else torch.zeros(hidden_size))
         self.variance_epsilon = eps
+        self.offset = offset
 
     def forward(self, hidden: torch.Tensor) -> torch.Tensor:
         dtype = hidden.dtype
         hidden = hidden.to(torch.float32)
         hidden = hidden * torch.rsqrt(hidden.pow(2).mean(-1, keepdim=True) + self.variance_epsilon)
+        if self.offset:
+            return (hidden * (self.offset + self.weight.float())).to(dtype)
         return self.weight * hidden.to(dtype)
+
+
+class ScaledEmbedding(nn.Embedding):
+    """Token embeddings multiplied by ``scale`` (rounded to the weight dtype first, as the reference does)."""
+
+    def __init__(self, num_embeddings: int, embedding_dim: int, padding_idx: int | None, scale: float) -> None:
+        super().__init__(num_embeddings, embedding_dim, padding_idx=padding_idx)
+        self.scale = scale
+
+    def forward(self, input_ids: torch.Tensor) -> torch.Tensor:
+        weights = super().forward(input_ids)
+        return weights * torch.tensor(self.scale, dtype=weights.dtype, device=weights.device)
 
 
 def repeat_kv(x: torch.Tensor, groups: int) -> torch.Tensor:
@@ -139,28 +160,38 @@ def repeat_kv(x: torch.Tensor, groups: int) -> torch.Tensor:
     return x[:, :, None].expand(batch, heads, groups, seq, dim).reshape(batch, heads * groups, seq, dim)
 
 
-class LlamaAttention(nn.Module):
-    def __init__(self, config: LlamaConfig, layer_idx: int) -> None:
+class RotaryAttention(nn.Module):
+    """Causal self-attention core of the rotary families: rotate q/k (all channels, or the first ``rotary_dim``
+    with partial rotary), append to the cache, attend with SDPA (grouped-query by repeating k/v).
+
+    Subclasses own the projections, named as in their checkpoints: :meth:`project_qkv` returns q ``(batch, heads,
+    seq, head_dim)`` and k/v ``(batch, kv_heads, seq, head_dim)``; :meth:`project_out` maps the merged heads back.
+    """
+
+    def __init__(self, layer_idx: int, num_heads: int, num_kv_heads: int, head_dim: int, *,
+                 dropout: float = 0.0, sliding_window: int | None = None) -> None:
         super().__init__()
-        assert config.head_dim is not None and config.num_key_value_heads is not None
         self.layer_idx = layer_idx
-        self.head_dim = config.head_dim
-        self.num_heads = config.num_attention_heads
-        self.num_kv_heads = config.num_key_value_heads
-        self.sliding_window = config.layer_sliding_window(layer_idx)
-        self.dropout = config.attention_dropout
-        bias = config.qkv_bias()
-        self.q_proj = nn.Linear(config.hidden_size, self.num_heads * self.head_dim, bias=bias)
-        self.k_proj = nn.Linear(config.hidden_size, self.num_kv_heads * self.head_dim, bias=bias)
-        self.v_proj = nn.Linear(config.hidden_size, self.num_kv_heads * self.head_dim, bias=bias)
-        self.o_proj = nn.Linear(self.num_heads * self.head_dim, config.hidden_size, bias=config.attention_bias)
+        self.num_heads = num_heads
+        self.num_kv_heads = num_kv_heads
+        self.head_dim = head_dim
+        self.dropout = dropout
+        self.sliding_window = sliding_window
+
+    def project_qkv(self, hidden: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        raise NotImplementedError
+
+    def project_out(self, attended: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def split_heads(self, x: torch.Tensor, heads: int) -> torch.Tensor:
+        """``(batch, seq, heads * head_dim)`` -> ``(batch, heads, seq, head_dim)``."""
+        return x.view(x.shape[0], x.shape[1], heads, self.head_dim).transpose(1, 2)
 
     def forward(self, hidden: torch.Tensor, cos_sin: tuple[torch.Tensor, torch.Tensor],
                 attention_mask: torch.Tensor | None, cache: KVCache | None) -> torch.Tensor:
         batch, seq, _ = hidden.shape
-        q = self.q_proj(hidden).view(batch, seq, self.num_heads, self.head_dim).transpose(1, 2)
-        k = self.k_proj(hidden).view(batch, seq, self.num_kv_heads, self.head_dim).transpose(1, 2)
-        v = self.v_proj(hidden).view(batch, seq, self.num_kv_heads, self.head_dim).transpose(1, 2)
+        q, k, v = self.project_qkv(hidden)
         q, k = apply_rotary(q, k, *cos_sin)
         past = 0
         if cache is not None:
@@ -170,7 +201,27 @@ class LlamaAttention(nn.Module):
         groups = self.num_heads // self.num_kv_heads
         out = F.scaled_dot_product_attention(q, repeat_kv(k, groups), repeat_kv(v, groups), attn_mask=bias,
                                              dropout_p=self.dropout if self.training else 0.0, is_causal=is_causal)
-        return self.o_proj(out.transpose(1, 2).reshape(batch, seq, self.num_heads * self.head_dim))
+        return self.project_out(out.transpose(1, 2).reshape(batch, seq, self.num_heads * self.head_dim))
+
+
+class LlamaAttention(RotaryAttention):
+    def __init__(self, config: LlamaConfig, layer_idx: int) -> None:
+        assert config.head_dim is not None and config.num_key_value_heads is not None
+        super().__init__(layer_idx, config.num_attention_heads, config.num_key_value_heads, config.head_dim,
+                         dropout=config.attention_dropout, sliding_window=config.layer_sliding_window(layer_idx))
+        bias = config.qkv_bias()
+        self.q_proj = nn.Linear(config.hidden_size, self.num_heads * self.head_dim, bias=bias)
+        self.k_proj = nn.Linear(config.hidden_size, self.num_kv_heads * self.head_dim, bias=bias)
+        self.v_proj = nn.Linear(config.hidden_size, self.num_kv_heads * self.head_dim, bias=bias)
+        self.o_proj = nn.Linear(self.num_heads * self.head_dim, config.hidden_size, bias=config.attention_bias)
+
+    def project_qkv(self, hidden: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        return (self.split_heads(self.q_proj(hidden), self.num_heads),
+                self.split_heads(self.k_proj(hidden), self.num_kv_heads),
+                self.split_heads(self.v_proj(hidden), self.num_kv_heads))
+
+    def project_out(self, attended: torch.Tensor) -> torch.Tensor:
+        return self.o_proj(attended)
 
 
 class LlamaMLP(nn.Module):
@@ -190,8 +241,8 @@ class LlamaDecoderLayer(nn.Module):
         super().__init__()
         self.self_attn = LlamaAttention(config, layer_idx)
         self.mlp = LlamaMLP(config)
-        self.input_layernorm = RMSNorm(config.hidden_size, config.rms_norm_eps)
-        self.post_attention_layernorm = RMSNorm(config.hidden_size, config.rms_norm_eps)
+        self.input_layernorm = RMSNorm(config.hidden_size, config.rms_norm_eps, config.norm_offset)
+        self.post_attention_layernorm = RMSNorm(config.hidden_size, config.rms_norm_eps, config.norm_offset)
 
     def forward(self, hidden: torch.Tensor, cos_sin: tuple[torch.Tensor, torch.Tensor],
                 attention_mask: torch.Tensor | None, cache: KVCache | None) -> torch.Tensor:
@@ -207,31 +258,51 @@ class LlamaPreTrainedModel(PreTrainedModel):
     def init_weights(self, module: nn.Module) -> None:
         super().init_weights(module)
         if isinstance(module, RMSNorm):
-            nn.init.ones_(module.weight)
+            (nn.init.zeros_ if module.offset else nn.init.ones_)(module.weight)
 
 
 class LlamaModel(LlamaPreTrainedModel):
-    """The decoder body: ids (batch, seq) -> last_hidden_state (batch, seq, hidden), and the updated cache."""
+    """The decoder body: ids (batch, seq) -> last_hidden_state (batch, seq, hidden), and the updated cache.
 
-    def __init__(self, config: LlamaConfig) -> None:
+    Families with other module names or blocks (GPT-NeoX, Phi) subclass it and override the class attributes
+    and the ``build_*`` methods; the forward is shared.
+    """
+
+    layer_class: ClassVar[type[nn.Module]] = LlamaDecoderLayer
+    embedding_name: ClassVar[str] = "embed_tokens"   # attribute (and checkpoint) names of the two outer modules
+    final_norm_name: ClassVar[str] = "norm"
+
+    def __init__(self, config: Any) -> None:
         super().__init__(config)
-        assert config.rope_parameters is not None and config.head_dim is not None
-        self.embed_tokens = nn.Embedding(config.vocab_size, config.hidden_size, padding_idx=config.pad_token_id)
-        self.layers = nn.ModuleList([LlamaDecoderLayer(config, i) for i in range(config.num_hidden_layers)])
-        self.norm = RMSNorm(config.hidden_size, config.rms_norm_eps)
-        rotary_dim = int(config.head_dim * config.rope_parameters.get("partial_rotary_factor", 1.0))
-        self.rotary_emb = RotaryEmbedding(config.rope_parameters, rotary_dim, config.max_position_embeddings)
+        setattr(self, self.embedding_name, self.build_embedding(config))
+        self.embed_dropout = nn.Dropout(self.embedding_dropout(config))
+        self.layers = nn.ModuleList([self.layer_class(config, i) for i in range(config.num_hidden_layers)])
+        setattr(self, self.final_norm_name, self.build_final_norm(config))
+        self.rotary_emb = build_rotary_embedding(config)
         self.post_init()
 
+    def build_embedding(self, config: LlamaConfig) -> nn.Embedding:
+        if config.scale_embeddings:
+            return ScaledEmbedding(config.vocab_size, config.hidden_size, config.pad_token_id,
+                                   config.hidden_size ** 0.5)
+        return nn.Embedding(config.vocab_size, config.hidden_size, padding_idx=config.pad_token_id)
+
+    def build_final_norm(self, config: LlamaConfig) -> nn.Module:
+        return RMSNorm(config.hidden_size, config.rms_norm_eps, config.norm_offset)
+
+    def embedding_dropout(self, config: Any) -> float:
+        return 0.0
+
     def get_input_embeddings(self) -> nn.Module:
-        return self.embed_tokens
+        return self.get_submodule(self.embedding_name)
 
     def forward(self, input_ids: torch.Tensor | None = None, attention_mask: torch.Tensor | None = None,
                 position_ids: torch.Tensor | None = None, past_key_values: KVCache | None = None,
                 inputs_embeds: torch.Tensor | None = None, use_cache: bool | None = None,
                 output_hidden_states: bool | None = None, **_: Any) -> BaseModelOutputWithPast:
         check_token_inputs(input_ids, inputs_embeds)
-        hidden = self.embed_tokens(input_ids) if inputs_embeds is None else inputs_embeds
+        hidden = self.get_input_embeddings()(input_ids) if inputs_embeds is None else inputs_embeds
+        hidden = self.embed_dropout(hidden)
         if past_key_values is None and use_cache:
             past_key_values = DynamicCache()
         past = past_key_values.get_seq_length() if past_key_values is not None else 0
@@ -243,27 +314,38 @@ class LlamaModel(LlamaPreTrainedModel):
             if output_hidden_states:
                 all_hidden.append(hidden)
             hidden = layer(hidden, cos_sin, attention_mask, past_key_values)
-        hidden = self.norm(hidden)
+        hidden = self.get_submodule(self.final_norm_name)(hidden)
         if output_hidden_states:
             all_hidden.append(hidden)
         return BaseModelOutputWithPast(last_hidden_state=hidden, past_key_values=past_key_values,
                                        hidden_states=tuple(all_hidden) if output_hidden_states else None)
 
 
+def build_rotary_embedding(config: Any) -> RotaryEmbedding:
+    """RoPE for ``config.head_dim`` channels times ``rope_parameters["partial_rotary_factor"]`` (default 1)."""
+    rotary_dim = int(config.head_dim * config.rope_parameters.get("partial_rotary_factor", 1.0))
+    return RotaryEmbedding(config.rope_parameters, rotary_dim, config.max_position_embeddings)
+
+
 class LlamaForCausalLM(LlamaPreTrainedModel, CausalLMBase):
-    """Body + ``lm_head`` (tied to ``embed_tokens`` when ``tie_word_embeddings``); ``.generate()`` from the base."""
+    """Body + ``lm_head`` (tied to the input embeddings when ``tie_word_embeddings``); ``.generate()`` from the base.
+
+    Subclasses set ``base_model_prefix`` (the body's attribute name), ``body_class`` and ``lm_head_bias``.
+    """
 
     tied_weights = {"lm_head.weight": "model.embed_tokens.weight"}
     body_class: ClassVar[type[LlamaModel]] = LlamaModel
+    lm_head_bias: ClassVar[bool] = False
 
-    def __init__(self, config: LlamaConfig) -> None:
+    def __init__(self, config: Any) -> None:
         super().__init__(config)
-        self.model = self.body_class(config)
-        self.lm_head = nn.Linear(config.hidden_size, config.vocab_size, bias=False)
+        setattr(self, self.base_model_prefix, self.body_class(config))
+        self.lm_head = nn.Linear(config.hidden_size, config.vocab_size, bias=self.lm_head_bias)
         self.post_init()
 
     def get_input_embeddings(self) -> nn.Module:
-        return self.model.embed_tokens
+        body: LlamaModel = getattr(self, self.base_model_prefix)
+        return body.get_input_embeddings()
 
 
 class MistralModel(LlamaModel):
