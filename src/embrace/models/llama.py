@@ -253,7 +253,7 @@ class LlamaDecoderLayer(nn.Module):
 class LlamaPreTrainedModel(PreTrainedModel):
     config_class: ClassVar[type[PretrainedConfig]] = LlamaConfig
     base_model_prefix = "model"
-    ignore_unexpected = (r"(^|\.)position_ids$", r"rotary_emb\.inv_freq$")
+    ignore_unexpected: ClassVar[tuple[str, ...]] = (r"(^|\.)position_ids$", r"rotary_emb\.inv_freq$")
 
     def init_weights(self, module: nn.Module) -> None:
         super().init_weights(module)
