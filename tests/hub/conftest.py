@@ -5,12 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from hub_helpers import HubServer, make_server
+from hub_helpers import MULTIPART_CHUNK, HubServer, make_server
 
 
 @pytest.fixture(scope="session")
 def hub(tmp_path_factory: pytest.TempPathFactory) -> HubServer:
-    server = make_server(tmp_path_factory.mktemp("hubdata"))
+    # 5 MiB parts (S3's minimum, as the Hub): the LFS-sized uploads of the suite go through multipart
+    server = make_server(tmp_path_factory.mktemp("hubdata"), multipart_chunk_size=MULTIPART_CHUNK)
     yield server  # type: ignore[misc]
     server.stop()
 

@@ -19,6 +19,8 @@ import httpx
 
 from embrace.hub.server.sqlite_store import SQLiteStorage
 
+MULTIPART_CHUNK = 5 * 1024 * 1024  # the test hub's part size (S3's minimum, as the Hub uses)
+
 
 def free_port() -> int:
     with socket.socket() as sock:
@@ -34,6 +36,7 @@ class HubServer:
     port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
     tokens: dict[str, str] = field(default_factory=dict)
+    multipart_chunk_size: int | None = None
 
     @property
     def url(self) -> str:
@@ -41,6 +44,8 @@ class HubServer:
 
     def start(self) -> None:
         cmd = [sys.executable, "-m", "embrace.cli", "hub", "serve", "--data", str(self.data), "--port", str(self.port)]
+        if self.multipart_chunk_size:
+            cmd += ["--multipart-chunk-size", str(self.multipart_chunk_size)]
         self.process = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
@@ -71,9 +76,9 @@ class HubServer:
         return SQLiteStorage(self.data / "hub.sqlite3")
 
 
-def make_server(data: Path) -> HubServer:
+def make_server(data: Path, multipart_chunk_size: int | None = None) -> HubServer:
     """Users: alice (member of org acme; write and read tokens) and bob (write token)."""
-    server = HubServer(data)
+    server = HubServer(data, multipart_chunk_size=multipart_chunk_size)
     store = server.storage()
     store.create_user("alice", fullname="Alice")
     store.create_user("bob")

@@ -13,7 +13,7 @@ def _serve(args: argparse.Namespace) -> int:
 
     from embrace.hub.server.app import create_app
 
-    app = create_app(args.data)
+    app = create_app(args.data, multipart_chunk_size=args.multipart_chunk_size)
     print(f"embrace hub: serving {args.data} on http://{args.host}:{args.port}", file=sys.stderr, flush=True)
     uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, h11_max_incomplete_event_size=16384,
                 timeout_keep_alive=30)
@@ -141,6 +141,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     serve.add_argument("--port", type=int, default=8080)
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--log-level", default="warning")
+    serve.add_argument("--multipart-chunk-size", type=int, default=64 * 1024 * 1024, metavar="BYTES",
+                       help="LFS files above this size are uploaded in parts of this size (default 64 MiB)")
     serve.set_defaults(func=_serve)
 
     adduser = sub.add_parser("adduser", help="create a user and print a new token for it")

@@ -22,7 +22,7 @@ from starlette.responses import JSONResponse, Response
 from embrace.hub.server import read_routes as read
 from embrace.hub.server import web
 from embrace.hub.server import write_routes as write
-from embrace.hub.server.context import REPO_TYPES, HubContext, HubError, validate_path
+from embrace.hub.server.context import DEFAULT_MULTIPART_CHUNK, REPO_TYPES, HubContext, HubError, validate_path
 
 _METHODS = ["GET", "HEAD", "POST", "PUT", "DELETE"]
 _TYPE_PREFIXES = {"datasets": "dataset", "spaces": "space"}
@@ -99,8 +99,13 @@ def dispatch(ctx: HubContext, request: Request) -> tuple[Any, tuple[Any, ...]]:
     method = request.method
     if segs and segs[0] == "api":
         return _route_api(ctx, request, segs[1:])
-    if len(segs) == 2 and segs[0] == "lfs-upload" and method == "PUT":
-        return write.lfs_upload, (ctx, request, segs[1])
+    if segs and segs[0] == "lfs-upload":
+        if len(segs) == 2 and method == "PUT":
+            return write.lfs_upload, (ctx, request, segs[1])
+        if len(segs) == 4 and segs[2] == "part" and method == "PUT":
+            return write.lfs_upload_part, (ctx, request, segs[1], segs[3])
+        if len(segs) == 3 and segs[2] == "complete" and method == "POST":
+            return write.lfs_complete, (ctx, request, segs[1])
     if segs in ([], [""]) and method in ("GET", "HEAD"):
         return web.index, (ctx,)
     repo_type = "model"
@@ -138,9 +143,11 @@ class HeaderLimitMiddleware:
         await self.app(scope, receive, send)
 
 
-def create_app(data_dir: str | Path, *, ctx: HubContext | None = None) -> FastAPI:
-    """The hub application over ``data_dir`` (SQLite metadata in ``hub.sqlite3``, blobs in ``blobs/``)."""
-    context = ctx or HubContext(data_dir)
+def create_app(data_dir: str | Path, *, ctx: HubContext | None = None,
+               multipart_chunk_size: int = DEFAULT_MULTIPART_CHUNK) -> FastAPI:
+    """The hub application over ``data_dir`` (SQLite metadata in ``hub.sqlite3``, blobs in ``blobs/``); LFS
+    objects larger than ``multipart_chunk_size`` bytes are uploaded in parts of that size."""
+    context = ctx or HubContext(data_dir, multipart_chunk_size=multipart_chunk_size)
     app = FastAPI(title="embrace hub", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.hub = context
     app.add_middleware(HeaderLimitMiddleware)

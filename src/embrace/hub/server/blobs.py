@@ -8,6 +8,7 @@ import contextlib
 import hashlib
 import os
 import re
+import shutil
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -15,6 +16,7 @@ from pathlib import Path
 from embrace.errors import EmbraceError
 
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
+_PART_NUMBER_MAX = 10_000
 
 
 class BlobMismatchError(EmbraceError, ValueError):
@@ -27,6 +29,7 @@ class BlobStore:
         self.tmp = self.root / "tmp"
         self.tmp.mkdir(parents=True, exist_ok=True)
         (self.root / "blobs").mkdir(parents=True, exist_ok=True)
+        self.multipart = self.root / "multipart"  # uploaded parts of unfinished multipart uploads: <oid>/<n>
         for stale in self.tmp.iterdir():  # left by a crash or a killed upload
             with contextlib.suppress(OSError):
                 stale.unlink()
@@ -84,6 +87,73 @@ class BlobStore:
         finally:
             with contextlib.suppress(FileNotFoundError):
                 temp.unlink()
+
+    def part_path(self, sha256: str, number: int) -> Path:
+        self.path(sha256)  # validates the digest
+        if not 1 <= number <= _PART_NUMBER_MAX:
+            raise BlobMismatchError(f"Part number {number} is out of range 1..{_PART_NUMBER_MAX}.")
+        return self.multipart / sha256 / str(number)
+
+    async def put_part(self, chunks: AsyncIterator[bytes], *, sha256: str, number: int, size: int) -> str:
+        """Store part ``number`` of a multipart upload of ``sha256`` (exactly ``size`` bytes); returns its ETag
+        (the part's md5, as S3 does). A part appears only once complete, so a cut upload leaves nothing."""
+        target = self.part_path(sha256, number)
+        temp = self.tmp / f"{uuid.uuid4().hex}.part"
+        digest = hashlib.md5(usedforsecurity=False)
+        received = 0
+        try:
+            with open(temp, "wb") as handle:
+                async for chunk in chunks:
+                    received += len(chunk)
+                    if received > size:
+                        raise BlobMismatchError(f"Part {number} is larger than its {size} bytes.")
+                    digest.update(chunk)
+                    handle.write(chunk)
+                handle.flush()
+                os.fsync(handle.fileno())
+            if received != size:
+                raise BlobMismatchError(f"Part {number} has {received} bytes, {size} were expected.")
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(temp, target)
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                temp.unlink()
+        return digest.hexdigest()
+
+    def part_etag(self, sha256: str, number: int) -> str | None:
+        path = self.part_path(sha256, number)
+        if not path.is_file():
+            return None
+        digest = hashlib.md5(usedforsecurity=False)
+        with open(path, "rb") as handle:
+            while chunk := handle.read(1 << 20):
+                digest.update(chunk)
+        return digest.hexdigest()
+
+    def assemble_parts(self, sha256: str, size: int, count: int) -> None:
+        """Concatenate parts 1..``count`` into the blob ``sha256`` (checked: size and hash), then drop the parts.
+        Parts stay on a mismatch, so the client may re-send the wrong ones and complete again."""
+        temp = self.tmp / f"{uuid.uuid4().hex}.part"
+        digest = hashlib.sha256()
+        try:
+            with open(temp, "wb") as out:
+                for number in range(1, count + 1):
+                    with open(self.part_path(sha256, number), "rb") as part:
+                        while chunk := part.read(1 << 20):
+                            digest.update(chunk)
+                            out.write(chunk)
+                out.flush()
+                os.fsync(out.fileno())
+                received = out.tell()
+            if received != size:
+                raise BlobMismatchError(f"The parts hold {received} bytes, {size} were announced.")
+            if digest.hexdigest() != sha256:
+                raise BlobMismatchError(f"The parts hash to {digest.hexdigest()}, not the announced {sha256}.")
+            self._publish(temp, sha256)
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                temp.unlink()
+        shutil.rmtree(self.multipart / sha256, ignore_errors=True)
 
     def collect_garbage(self, keep: set[str]) -> tuple[int, int]:
         """Delete the blobs whose sha256 is not in ``keep``; returns (files removed, bytes freed). Run it while

@@ -22,6 +22,7 @@ from embrace.hub.server.storage import HubStorage, Repo
 REPO_TYPES = {"models": "model", "datasets": "dataset", "spaces": "space"}
 URL_PREFIX = {"model": "", "dataset": "datasets/", "space": "spaces/"}
 RESERVED_NAMES = {"api", "datasets", "spaces", "kernels", "models", "lfs-upload", "static", "new", "settings"}
+DEFAULT_MULTIPART_CHUNK = 64 * 1024 * 1024
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,95}$")
 
 
@@ -66,12 +67,15 @@ class Principal:
 
 class HubContext:
     def __init__(self, data_dir: str | Path, *, storage: HubStorage | None = None,
-                 max_commit_bytes: int = 1 << 30) -> None:
+                 max_commit_bytes: int = 1 << 30, multipart_chunk_size: int = DEFAULT_MULTIPART_CHUNK) -> None:
         self.data_dir = Path(data_dir)
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.storage: HubStorage = storage or SQLiteStorage(self.data_dir / "hub.sqlite3")
         self.blobs = BlobStore(self.data_dir)
         self.max_commit_bytes = max_commit_bytes
+        if multipart_chunk_size < 1:
+            raise ValueError("multipart_chunk_size must be a positive number of bytes")
+        self.multipart_chunk_size = multipart_chunk_size  # LFS objects above this are uploaded in parts
         secret_file = self.data_dir / "secret.key"
         if not secret_file.exists():
             atomic_write_text(secret_file, secrets.token_hex(32))
@@ -131,16 +135,21 @@ class HubContext:
         return sha
 
     # signed URLs for LFS uploads, which the client sends without a token
-    def sign(self, repo: Repo, oid: str, size: int, ttl: int = 3600) -> str:
-        expires = int(time.time()) + ttl
-        payload = f"{repo.id}:{oid}:{size}:{expires}"
-        signature = hmac.new(self._secret, payload.encode(), hashlib.sha256).hexdigest()
-        return f"repo={repo.id}&size={size}&exp={expires}&sig={signature}"
+    def _signature(self, payload: str) -> str:
+        return hmac.new(self._secret, payload.encode(), hashlib.sha256).hexdigest()
 
-    def check_signature(self, repo_db_id: int, oid: str, size: int, expires: int, signature: str) -> None:
-        payload = f"{repo_db_id}:{oid}:{size}:{expires}"
-        expected = hmac.new(self._secret, payload.encode(), hashlib.sha256).hexdigest()
-        if not hmac.compare_digest(expected, signature) or expires < time.time():
+    def sign(self, repo: Repo, oid: str, size: int, ttl: int = 3600, chunk: int | None = None) -> str:
+        """Query string authorising the upload of exactly ``oid``/``size`` to ``repo`` (in ``chunk``-byte parts
+        when given) for ``ttl`` seconds."""
+        expires = int(time.time()) + ttl
+        payload = f"{repo.id}:{oid}:{size}:{expires}" + (f":{chunk}" if chunk else "")
+        query = f"repo={repo.id}&size={size}&exp={expires}"
+        return query + (f"&chunk={chunk}" if chunk else "") + f"&sig={self._signature(payload)}"
+
+    def check_signature(self, repo_db_id: int, oid: str, size: int, expires: int, signature: str,
+                        chunk: int | None = None) -> None:
+        payload = f"{repo_db_id}:{oid}:{size}:{expires}" + (f":{chunk}" if chunk else "")
+        if not hmac.compare_digest(self._signature(payload), signature) or expires < time.time():
             raise HubError(403, "", "The upload URL is invalid or expired: ask the LFS batch endpoint for a new one.")
 
 

@@ -10,6 +10,7 @@ import fnmatch
 import json
 from typing import Any
 
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 
@@ -244,37 +245,112 @@ async def lfs_batch(ctx: HubContext, request: Request, repo_type: str, repo_id: 
         if ctx.storage.lfs_object_size(repo, oid) == size and ctx.blobs.has(oid):
             objects.append({"oid": oid, "size": size})  # already stored: no actions, the client skips it
             continue
-        href = f"{base_url(request)}/lfs-upload/{oid}?{ctx.sign(repo, oid, size)}"
         objects.append({"oid": oid, "size": size, "authenticated": True,
-                        "actions": {"upload": {"href": href, "expires_in": 3600},
+                        "actions": {"upload": _upload_action(ctx, request, repo, oid, size),
                                     "verify": {"href": verify, "header": {}}}})
     return JSONResponse({"transfer": "basic", "objects": objects},
                         headers={"Content-Type": "application/vnd.git-lfs+json"})
 
 
-async def lfs_upload(ctx: HubContext, request: Request, oid: str) -> Response:
-    """PUT of one LFS object to its signed URL (no token: the signature authorises exactly this oid and size)."""
+def _upload_action(ctx: HubContext, request: Request, repo: Repo, oid: str, size: int) -> dict[str, Any]:
+    """Single PUT for objects up to the chunk size; above it, the multipart form (HUB_PROTOCOL.md §6.5): the
+    header holds ``chunk_size`` and one signed URL per part, ``href`` is the completion URL."""
+    base, chunk = f"{base_url(request)}/lfs-upload/{oid}", ctx.multipart_chunk_size
+    if size <= chunk:
+        return {"href": f"{base}?{ctx.sign(repo, oid, size)}", "expires_in": 3600}
+    query = ctx.sign(repo, oid, size, chunk=chunk)
+    parts = -(-size // chunk)
+    header: dict[str, str] = {"chunk_size": str(chunk)}
+    header.update({str(n): f"{base}/part/{n}?{query}" for n in range(1, parts + 1)})
+    return {"href": f"{base}/complete?{query}", "header": header, "expires_in": 3600}
+
+
+def _signed(ctx: HubContext, request: Request, oid: str) -> tuple[int, int, int | None]:
+    """(repo db id, size, chunk size or None) of a signed LFS upload URL; 403 when the signature is wrong."""
     params = request.query_params
     try:
         repo_db_id, size, expires = int(params["repo"]), int(params["size"]), int(params["exp"])
+        chunk = int(params["chunk"]) if "chunk" in params else None
         signature = params["sig"]
     except (KeyError, ValueError) as exc:
         raise HubError(403, "", "Unsigned LFS upload URL.") from exc
-    ctx.check_signature(repo_db_id, oid, size, expires, signature)
+    ctx.check_signature(repo_db_id, oid, size, expires, signature, chunk)
+    return repo_db_id, size, chunk
+
+
+def _record_object(ctx: HubContext, repo_db_id: int, oid: str, size: int) -> None:
+    repo = ctx.storage.get_repo_by_id(repo_db_id)
+    if repo is None:
+        raise HubError(404, "RepoNotFound", "The repo of this upload URL was deleted.")
+    ctx.storage.add_lfs_object(repo, oid, size)
+
+
+def _check_length(request: Request, size: int) -> None:
     declared = request.headers.get("content-length")
     if declared is not None and int(declared) != size:
-        raise HubError(400, "", f"Content-Length {declared} differs from the signed size {size}.")
+        raise HubError(400, "", f"Content-Length {declared} differs from the expected {size} bytes.")
+
+
+async def lfs_upload(ctx: HubContext, request: Request, oid: str) -> Response:
+    """PUT of one LFS object to its signed URL (no token: the signature authorises exactly this oid and size)."""
+    repo_db_id, size, chunk = _signed(ctx, request, oid)
+    if chunk is not None:
+        raise HubError(400, "", "This object must be uploaded in parts: PUT to the part URLs, then complete.")
+    _check_length(request, size)
     try:
         await ctx.blobs.put_stream(request.stream(), sha256=oid, size=size)
     except BlobMismatchError as exc:
         raise HubError(400, "", str(exc)) from exc
     except ClientDisconnect as exc:
         raise HubError(400, "", "Upload interrupted; nothing was stored.") from exc
-    repo = ctx.storage.get_repo_by_id(repo_db_id)
-    if repo is None:
-        raise HubError(404, "RepoNotFound", "The repo of this upload URL was deleted.")
-    ctx.storage.add_lfs_object(repo, oid, size)
+    _record_object(ctx, repo_db_id, oid, size)
     return Response(status_code=200)
+
+
+async def lfs_upload_part(ctx: HubContext, request: Request, oid: str, number: str) -> Response:
+    """PUT of part ``number`` (1-based) of a multipart upload; answers with the part's ``ETag``."""
+    _, size, chunk = _signed(ctx, request, oid)
+    if chunk is None or not number.isdigit():
+        raise HubError(400, "", "Not a multipart upload URL.")
+    index, parts = int(number), -(-size // chunk)
+    if not 1 <= index <= parts:
+        raise HubError(400, "", f"Part {index} does not exist: this upload has parts 1..{parts}.")
+    part_size = chunk if index < parts else size - chunk * (parts - 1)
+    _check_length(request, part_size)
+    try:
+        etag = await ctx.blobs.put_part(request.stream(), sha256=oid, number=index, size=part_size)
+    except BlobMismatchError as exc:
+        raise HubError(400, "", str(exc)) from exc
+    except ClientDisconnect as exc:
+        raise HubError(400, "", "Part upload interrupted; nothing was stored.") from exc
+    return Response(status_code=200, headers={"ETag": f'"{etag}"'})
+
+
+async def lfs_complete(ctx: HubContext, request: Request, oid: str) -> Response:
+    """Completion POST ``{"oid", "parts": [{"partNumber", "etag"}]}``: check every part is there with the ETag
+    the client saw, then join them into the blob (hash and size checked)."""
+    repo_db_id, size, chunk = _signed(ctx, request, oid)
+    if chunk is None:
+        raise HubError(400, "", "Not a multipart upload URL.")
+    body = await _json(request)
+    parts = -(-size // chunk)
+    listed = body.get("parts")
+    if str(body.get("oid", "")).lower() != oid or not isinstance(listed, list):
+        raise HubError(400, "", "The completion body needs this upload's oid and its list of parts.")
+    etags = {int(p.get("partNumber", 0)): str(p.get("etag", "")).strip('"') for p in listed if isinstance(p, dict)}
+    if sorted(etags) != list(range(1, parts + 1)):
+        raise HubError(400, "", f"The completion must list parts 1..{parts}, got {sorted(etags)}.")
+    if not ctx.blobs.has(oid):
+        for number, etag in etags.items():
+            stored = await run_in_threadpool(ctx.blobs.part_etag, oid, number)
+            if stored is None or stored != etag:
+                raise HubError(400, "", f"Part {number} is missing or its ETag differs: upload it again.")
+        try:
+            await run_in_threadpool(ctx.blobs.assemble_parts, oid, size, parts)
+        except BlobMismatchError as exc:
+            raise HubError(400, "", str(exc)) from exc
+    _record_object(ctx, repo_db_id, oid, size)
+    return JSONResponse({"message": "Upload completed"})
 
 
 async def lfs_verify(ctx: HubContext, request: Request, repo_type: str, repo_id: str) -> Response:
