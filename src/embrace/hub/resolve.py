@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 
 from embrace.errors import EmbraceFileNotFoundError, EntryNotFoundError, OfflineModeError
-from embrace.hub.cache import cached_repo_path, try_to_load_from_cache
+from embrace.hub.cache import cached_repo_path, is_commit_hash, try_to_load_from_cache
 from embrace.hub.constants import is_offline
 
 
@@ -51,22 +51,27 @@ def cached_file(
         )
 
     cached = try_to_load_from_cache(source, filename, revision=revision, repo_type=repo_type, cache_dir=cache_dir)
-    if isinstance(cached, Path):
-        return cached
-    repo_in_cache = cached_repo_path(source, repo_type, cache_dir).is_dir()
-    if cached is False and missing_ok:
-        return None
-    if local_files_only or is_offline():
-        if missing_ok and repo_in_cache:
+    offline = local_files_only or is_offline()
+    if offline or is_commit_hash(revision):  # a commit never changes: its cached files are final
+        if isinstance(cached, Path):
+            return cached
+        if cached is False and missing_ok:
+            return None
+    if offline:
+        if missing_ok and cached_repo_path(source, repo_type, cache_dir).is_dir():
             return None
         why = "local_files_only=True" if local_files_only else "HF_HUB_OFFLINE=1"
         raise OfflineModeError(
             f"{filename} of {repo_type} repo {source!r} (revision {revision or 'main'}) is not in the cache and "
             f"{why} forbids downloading it. Download it first (embrace download {source}) or pass a local folder."
         )
+    # a branch or tag may have moved: ask the hub (one HEAD, as the reference does); hf_hub_download falls back
+    # to the cached file when the hub cannot be reached
     try:
         from embrace.hub.download import hf_hub_download  # the network client (hub issue)
     except ImportError as exc:
+        if isinstance(cached, Path):
+            return cached
         raise EmbraceFileNotFoundError(
             f"{source!r} is not a local folder and is not in the HF cache ({filename}); downloading is not available."
         ) from exc
