@@ -84,6 +84,10 @@ class TrainingArguments:
     resume_from_checkpoint: str | None = None
     push_to_hub: bool = False
     hub_model_id: str | None = None
+    hub_strategy: str = "every_save"
+    hub_token: str | None = field(default=None, repr=False)
+    hub_private_repo: bool | None = None
+    hub_revision: str | None = None
     evaluation_strategy: str | None = field(default=None, repr=False)  # deprecated alias of eval_strategy
 
     def __post_init__(self) -> None:
@@ -132,9 +136,11 @@ class TrainingArguments:
             raise TrainingArgumentsError("choose one of bf16 and fp16, not both")
         if not 0 <= self.warmup_ratio <= 1:
             raise TrainingArgumentsError(f"warmup_ratio must be in [0, 1], got {self.warmup_ratio}")
-        if self.push_to_hub:
-            raise TrainingArgumentsError("push_to_hub is not supported by the embrace Trainer yet; call "
-                                         "model.push_to_hub(...) after training")
+        hub_strategy = str(getattr(self.hub_strategy, "value", self.hub_strategy))
+        if hub_strategy not in ("end", "every_save", "checkpoint", "all_checkpoints"):
+            raise TrainingArgumentsError(f"hub_strategy={hub_strategy!r}: choose one of end, every_save, "
+                                         "checkpoint, all_checkpoints")
+        self.hub_strategy = hub_strategy
 
     @property
     def train_batch_size(self) -> int:
@@ -153,7 +159,8 @@ class TrainingArguments:
         return math.ceil(num_training_steps * ratio)
 
     def to_dict(self) -> dict[str, Any]:
-        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "evaluation_strategy"}
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
+                if f.name not in ("evaluation_strategy", "hub_token")}  # never write the token to disk
 
     def to_json_string(self) -> str:
         return json.dumps(self.to_dict(), indent=2, sort_keys=True, default=str)

@@ -156,6 +156,9 @@ class Trainer:
         self.callback_handler = CallbackHandler([*default, *(callbacks or [])])
         self.state = TrainerState()
         self.control = TrainerControl()
+        self.hub_model_id: str | None = None
+        if self.args.push_to_hub and self.state.is_world_process_zero:
+            self.init_hf_repo()
         self.control = self._event("on_init_end")
 
     # ---- callbacks ------------------------------------------------------------------------------------------
@@ -464,6 +467,10 @@ class Trainer:
             ckpt.save_checkpoint(folder, self.model, self.optimizer, self.lr_scheduler, state,
                                  args.to_json_string(), args.save_only_model)
             ckpt.rotate_checkpoints(args.output_dir or ".", args.save_total_limit, state.best_model_checkpoint)
+            if args.push_to_hub:
+                from embrace.training.hub_push import push_checkpoint
+
+                push_checkpoint(args, self.init_hf_repo(), folder, state.global_step)
 
     def log(self, logs: dict[str, float]) -> None:
         """Add ``epoch`` and ``step`` to ``logs``, append to ``state.log_history`` and fire ``on_log``."""
@@ -481,6 +488,42 @@ class Trainer:
         from embrace.io import atomic_write_text
 
         atomic_write_text(folder / ckpt.ARGS_NAME, self.args.to_json_string())
+
+    # ---- hub ------------------------------------------------------------------------------------------------
+    def init_hf_repo(self, token: str | None = None) -> str:
+        """Create the hub repo for this run (``hub_model_id``, else the output folder's name) if needed; returns
+        its full id."""
+        if self.hub_model_id is None:
+            from embrace.training.hub_push import init_repo
+
+            if token is not None:
+                self.args.hub_token = token
+            self.hub_model_id = init_repo(self.args)
+        return self.hub_model_id
+
+    def create_model_card(self, **kwargs: Any) -> None:
+        """Write ``README.md`` (metadata, last evaluation metrics, hyper-parameters) into ``output_dir``."""
+        from embrace.io import atomic_write_text
+        from embrace.training.hub_push import hub_repo_id, model_card
+
+        card = model_card(self.hub_model_id or hub_repo_id(self.args), self.model, self.state.log_history, self.args)
+        atomic_write_text(Path(self.args.output_dir or ".") / "README.md", card)
+
+    def push_to_hub(self, commit_message: str | None = "End of training", blocking: bool = True,
+                    token: str | None = None, revision: str | None = None, **kwargs: Any) -> Any:
+        """Save the model (``save_pretrained`` layout, plus the tokenizer) and a model card into ``output_dir``
+        and upload them (not the checkpoints) to ``hub_model_id`` in one commit; returns the ``CommitInfo``.
+        Uploads are always blocking; ``blocking`` is accepted for compatibility."""
+        from embrace.training.hub_push import push_output
+
+        if revision is not None:
+            self.args.hub_revision = revision
+        repo_id = self.init_hf_repo(token)
+        if not self.state.is_world_process_zero:
+            return None
+        self.save_model()
+        self.create_model_card(**kwargs)
+        return push_output(self.args, repo_id, Path(self.args.output_dir or "."), commit_message or "End of training")
 
     # ---- evaluation -----------------------------------------------------------------------------------------
     def prediction_step(self, model: nn.Module, inputs: dict[str, Any], prediction_loss_only: bool,
