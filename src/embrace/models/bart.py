@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from embrace.errors import InvalidConfigError
+from embrace.errors import EmbraceError, InvalidConfigError
 from embrace.models.cache import EncoderDecoderCache, KVCache
 from embrace.models.causal_lm import attention_bias
 from embrace.models.configuration import PretrainedConfig
@@ -542,7 +542,7 @@ class BartClassificationHead(nn.Module):
         return self.out_proj(self.dropout(torch.tanh(self.dense(self.dropout(hidden)))))
 
 
-class EosPoolingError(ValueError):
+class EosPoolingError(EmbraceError, ValueError):
     """Sequence classification pools the last ``</s>``; the inputs lack one or have different counts."""
 
 
