@@ -73,6 +73,9 @@ _LAZY: dict[str, str] = {
     "default_data_collator": "embrace.training.collators",
     "get_scheduler": "embrace.training.schedules",
     "set_seed": "embrace.training.trainer",
+    # web demos (embrace.ui, Gradio-style)
+    "Interface": "embrace.ui", "Textbox": "embrace.ui", "Number": "embrace.ui", "Slider": "embrace.ui",
+    "Dropdown": "embrace.ui", "Checkbox": "embrace.ui", "Label": "embrace.ui", "JSON": "embrace.ui",
 }
 
 

@@ -1,0 +1,296 @@
+"""``Interface``: put any Python function (or an embrace pipeline) behind a web form, in the spirit of Gradio.
+
+>>> from embrace.ui import Interface
+>>> demo = Interface(lambda name, n: "Hello " + name + "!" * n, ["text", Slider(1, 5)], "text")
+>>> demo.launch()                      # http://127.0.0.1:7860, Ctrl-C stops it
+
+The page is a plain HTML form drawn from the components; its script posts ``{"data": [...]}`` to
+``POST /api/predict`` and shows the ``{"data": [...]}`` that comes back. The same API serves scripts::
+
+    httpx.post(url + "/api/predict", json={"data": ["Ada", 3]}).json()   # {"data": ["Hello Ada!!!"], ...}
+
+Inputs are checked by their components (wrong type, out of range, not a choice -> HTTP 422 with a message naming
+the input); an exception in the function -> HTTP 500 with its type and message. The server is FastAPI + uvicorn,
+like ``embrace serve``.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import os
+import threading
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from embrace.ui.components import Component, component_from
+from embrace.ui.errors import InputValidationError, InterfaceConfigError
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+
+    from embrace.ui.server import BackgroundServer
+
+STATIC_DIR = Path(__file__).parent / "static"
+MAX_BODY_BYTES = 16 * 1024 * 1024
+
+
+def _as_components(spec: Any, role: str) -> list[Component]:
+    if spec is None:
+        return []
+    specs = list(spec) if isinstance(spec, list | tuple) else [spec]
+    components = [component_from(s) for s in specs]
+    if role == "input":
+        for c in components:
+            if not c.can_input:
+                raise InterfaceConfigError(f"{c.describe()} can only be an output, not an input")
+    return components
+
+
+def _check_arity(fn: Callable[..., Any], n_inputs: int) -> None:
+    try:
+        signature = inspect.signature(fn)
+    except (TypeError, ValueError):  # builtins and some C callables have none: trust them
+        return
+    try:
+        signature.bind(*([None] * n_inputs))
+    except TypeError as exc:
+        name = getattr(fn, "__name__", type(fn).__name__)
+        raise InterfaceConfigError(
+            f"{name}{signature} cannot be called with {n_inputs} positional argument(s), one per input "
+            f"component: {exc}") from None
+
+
+def _fill_default_labels(fn: Callable[..., Any], inputs: list[Component], outputs: list[Component]) -> None:
+    """Unlabelled inputs take the name of the function parameter they fill (like Gradio); outputs "output N"."""
+    try:
+        names = [p.name for p in inspect.signature(fn).parameters.values()
+                 if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    except (TypeError, ValueError):
+        names = []
+    for i, component in enumerate(inputs):
+        if component.label is None and i < len(names):
+            component.label = names[i]
+    for i, component in enumerate(outputs):
+        if component.label is None:
+            component.label = "output" if len(outputs) == 1 else f"output {i + 1}"
+
+
+class Interface:
+    """A web form for ``fn``: one component per argument (``inputs``) and per returned value (``outputs``).
+
+    ``inputs``/``outputs``: a component (``Textbox(label="Name")``), a component class, a shortcut name
+    (``"text"``, ``"textarea"``, ``"number"``, ``"slider"``, ``"checkbox"``, ``"json"``, ``"label"``), or a list of
+    them. With several outputs ``fn`` returns a tuple. ``examples``: rows of input values the page offers as
+    one-click fills (checked against the inputs now). ``concurrency_limit``: how many calls of ``fn`` may run at
+    once (1, the default, suits a model on one device).
+    """
+
+    def __init__(self, fn: Callable[..., Any], inputs: Any, outputs: Any, *, title: str | None = None,
+                 description: str | None = None, article: str | None = None,
+                 examples: Sequence[Any] | None = None, concurrency_limit: int | None = 1,
+                 submit_label: str = "Submit") -> None:
+        if not callable(fn):
+            raise InterfaceConfigError(f"Interface needs a function (or pipeline) to call, got {type(fn).__name__}")
+        self.fn = fn
+        self.input_components = _as_components(inputs, "input")
+        self.output_components = _as_components(outputs, "output")
+        if not self.output_components:
+            raise InterfaceConfigError("Interface needs at least one output component (e.g. outputs='text')")
+        _check_arity(fn, len(self.input_components))
+        _fill_default_labels(fn, self.input_components, self.output_components)
+        if concurrency_limit is not None and (not isinstance(concurrency_limit, int) or concurrency_limit < 1):
+            raise InterfaceConfigError(f"concurrency_limit must be an integer >= 1 or None, got {concurrency_limit!r}")
+        self.title = title
+        self.description = description
+        self.article = article
+        self.submit_label = submit_label
+        self.examples = self._check_examples(examples)
+        self._slots = threading.BoundedSemaphore(concurrency_limit) if concurrency_limit else None
+        self._server: BackgroundServer | None = None
+        self.local_url: str | None = None
+
+    # ---- running the function ------------------------------------------------------------------------------------
+    def _check_examples(self, examples: Sequence[Any] | None) -> list[list[Any]]:
+        if examples is None:
+            return []
+        if isinstance(examples, str) or not isinstance(examples, Sequence):
+            raise InterfaceConfigError(f"examples must be a list of rows (one value per input), got {examples!r}")
+        single = len(self.input_components) == 1
+
+        def as_row(row: Any) -> list[Any]:  # with one input, ["a", "b"] and [["a"], ["b"]] both work
+            if isinstance(row, list | tuple) and (len(row) == 1 or not single):
+                return list(row)
+            return [row]
+
+        rows = [as_row(row) for row in examples]
+        for i, row in enumerate(rows):
+            try:
+                self.preprocess(row)
+            except InputValidationError as exc:
+                raise InterfaceConfigError(f"example {i + 1} {row!r} does not fit the inputs: {exc}") from None
+        return rows
+
+    def preprocess(self, data: Any) -> list[Any]:
+        """The API's ``data`` list -> the function's arguments, each checked by its component."""
+        if not isinstance(data, list):
+            raise InputValidationError(f'"data" must be a list with one value per input, got {type(data).__name__}')
+        if len(data) != len(self.input_components):
+            names = ", ".join(c.describe() for c in self.input_components) or "none"
+            raise InputValidationError(
+                f"expected {len(self.input_components)} input value(s) ({names}), got {len(data)}")
+        args = []
+        for i, (component, payload) in enumerate(zip(self.input_components, data)):
+            try:
+                args.append(component.preprocess(payload))
+            except InputValidationError as exc:
+                raise InputValidationError(f"input {i + 1} ({component.describe()}): {exc}") from None
+        return args
+
+    def postprocess(self, result: Any) -> list[Any]:
+        """The function's return value -> the API's ``data`` list, one JSON value per output."""
+        outputs = self.output_components
+        if len(outputs) == 1:
+            values = [result]
+        elif isinstance(result, tuple | list) and len(result) == len(outputs):
+            values = list(result)
+        else:
+            raise TypeError(f"the function must return {len(outputs)} values (a tuple, one per output), "
+                            f"got {type(result).__name__}")
+        data = []
+        for i, (component, value) in enumerate(zip(outputs, values)):
+            try:
+                data.append(component.postprocess(value))
+            except TypeError as exc:
+                raise TypeError(f"output {i + 1} ({component.describe()}): {exc}") from None
+        return data
+
+    def predict(self, data: list[Any]) -> list[Any]:
+        """Run the interface once as the web API does: checked inputs -> ``fn`` -> JSON-ready outputs."""
+        args = self.preprocess(data)
+        if self._slots is None:
+            return self.postprocess(self.fn(*args))
+        with self._slots:
+            return self.postprocess(self.fn(*args))
+
+    # ---- the page and the API ------------------------------------------------------------------------------------
+    def config(self) -> dict[str, Any]:
+        """What the page draws (served at ``GET /api/config``)."""
+        return {"title": self.title, "description": self.description, "article": self.article,
+                "submit_label": self.submit_label,
+                "inputs": [c.config() for c in self.input_components],
+                "outputs": [c.config() for c in self.output_components],
+                "examples": self.examples}
+
+    def create_app(self) -> FastAPI:
+        """The FastAPI app: ``GET /`` (the page), ``GET /api/config``, ``POST /api/predict``, ``/static/*``."""
+        from fastapi import FastAPI
+        from fastapi.staticfiles import StaticFiles
+        from starlette.concurrency import run_in_threadpool
+        from starlette.requests import Request
+        from starlette.responses import HTMLResponse, JSONResponse, Response
+
+        from embrace.ui.page import render_page
+
+        app = FastAPI(title=self.title or "embrace Interface", docs_url=None, redoc_url=None, openapi_url=None)
+        app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+
+        # plain Starlette routes: the handlers take the request as it is (no FastAPI parameter inference)
+        async def page(request: Request) -> Response:
+            return HTMLResponse(render_page(self))
+
+        async def config(request: Request) -> Response:
+            return JSONResponse(self.config())
+
+        async def health(request: Request) -> Response:
+            return JSONResponse({"status": "ok"})
+
+        async def predict(request: Request) -> Response:
+            body = await request.body()
+            if len(body) > MAX_BODY_BYTES:
+                return _error(413, f"request body is {len(body)} bytes, the limit is {MAX_BODY_BYTES}")
+            try:
+                payload = json.loads(body)
+            except ValueError as exc:
+                return _error(400, f'request body is not valid JSON ({exc}); send {{"data": [...]}}')
+            if not isinstance(payload, dict) or "data" not in payload:
+                return _error(422, 'request body must be a JSON object {"data": [one value per input]}')
+            started = time.perf_counter()
+            try:
+                data = await run_in_threadpool(self.predict, payload["data"])
+            except InputValidationError as exc:
+                return _error(422, str(exc))
+            except Exception as exc:  # the user's function failed: report it, keep serving
+                return _error(500, f"{type(exc).__name__}: {exc}")
+            return JSONResponse({"data": data, "duration": time.perf_counter() - started})
+
+        app.add_route("/", page, methods=["GET"])
+        app.add_route("/api/config", config, methods=["GET"])
+        app.add_route("/health", health, methods=["GET"])
+        app.add_route("/api/predict", predict, methods=["POST"])
+        return app
+
+    # ---- serving ---------------------------------------------------------------------------------------------------
+    def launch(self, server_name: str | None = None, server_port: int | None = None, *, block: bool = True,
+               quiet: bool = False) -> str:
+        """Serve the page on ``http://server_name:server_port`` and return its URL.
+
+        ``server_name``: the address to listen on (default ``127.0.0.1``, or ``$GRADIO_SERVER_NAME``; ``0.0.0.0``
+        for every interface). ``server_port``: default ``$GRADIO_SERVER_PORT``, else the first free port from 7860;
+        0 picks any free port. ``block=True`` serves until Ctrl-C; ``block=False`` returns at once and
+        :meth:`close` stops the server.
+        """
+        from embrace.ui.server import BackgroundServer
+
+        if self._server is not None and self._server.running:
+            raise InterfaceConfigError(f"this Interface is already running at {self.local_url}: call close() first")
+        host = server_name or os.environ.get("GRADIO_SERVER_NAME") or "127.0.0.1"
+        if server_port is None and os.environ.get("GRADIO_SERVER_PORT"):
+            server_port = int(os.environ["GRADIO_SERVER_PORT"])
+        server = self._server = BackgroundServer(self.create_app(), host, server_port).start()
+        self.local_url = server.url
+        if not quiet:
+            print(f"Running on {server.url}" + ("  (Ctrl-C to stop)" if block else ""), flush=True)
+        if block:
+            server.wait()
+            self.close()
+        return server.url
+
+    def close(self) -> None:
+        """Stop the server started by :meth:`launch` (nothing happens if none is running)."""
+        if self._server is not None:
+            self._server.stop()
+            self._server = None
+
+    @property
+    def server_port(self) -> int | None:
+        return self._server.port if self._server is not None else None
+
+    def __enter__(self) -> Interface:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @classmethod
+    def from_pipeline(cls, pipe: Any, **kwargs: Any) -> Interface:
+        """An interface for an embrace pipeline, with components chosen from its task (a text box and a label for
+        text classification, question + context for question answering, ...). ``kwargs`` go to ``Interface``
+        (``title=``, ``examples=``...)."""
+        from embrace.ui.pipelines import pipeline_interface_parts
+
+        fn, inputs, outputs, defaults = pipeline_interface_parts(pipe)
+        return cls(fn, inputs, outputs, **{**defaults, **kwargs})
+
+    def __repr__(self) -> str:
+        ins = ", ".join(map(repr, self.input_components))
+        outs = ", ".join(map(repr, self.output_components))
+        return f"Interface(fn={getattr(self.fn, '__name__', self.fn)!r}, inputs=[{ins}], outputs=[{outs}])"
+
+
+def _error(status: int, message: str) -> Any:
+    from starlette.responses import JSONResponse
+
+    return JSONResponse({"error": message}, status_code=status)

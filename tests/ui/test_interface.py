@@ -1,0 +1,196 @@
+"""Interface: the function behind the web API, launched for real on a loopback port (uvicorn in a thread)."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+import embrace
+from embrace.ui import (
+    JSON,
+    Checkbox,
+    Dropdown,
+    Interface,
+    InterfaceConfigError,
+    Label,
+    LaunchError,
+    Number,
+    Slider,
+    Textbox,
+)
+
+
+def greet(name: str, times: int, shout: bool, punctuation: str) -> tuple[str, dict[str, float], dict[str, object]]:
+    text = " ".join([f"Hello {name}{punctuation}"] * times)
+    text = text.upper() if shout else text
+    return text, {"short": 1 / len(name), "long": 1 - 1 / len(name)}, {"length": len(text), "words": text.split()}
+
+
+@pytest.fixture(scope="module")
+def demo() -> Iterator[tuple[Interface, str]]:
+    interface = Interface(
+        greet,
+        inputs=[Textbox(label="Name", max_length=20), Slider(1, 3, step=1), Checkbox(), Dropdown(["!", "?", "."])],
+        outputs=["text", Label(), JSON()],
+        title="Greeter <demo>", description="Says hello.", examples=[["Ada", 2, False, "!"], ["Grace", 1, True, "?"]])
+    url = interface.launch(server_port=0, block=False, quiet=True)
+    yield interface, url
+    interface.close()
+
+
+def post(url: str, **kwargs: object) -> httpx.Response:
+    return httpx.post(url + "/api/predict", timeout=10, **kwargs)  # type: ignore[arg-type]
+
+
+def test_predict_over_http(demo: tuple[Interface, str]) -> None:
+    _, url = demo
+    response = post(url, json={"data": ["Ada", 2, True, "?"]})
+    assert response.status_code == 200, response.text
+    text, label, info = response.json()["data"]
+    assert text == "HELLO ADA? HELLO ADA?"
+    assert label == {"label": "long", "confidences": [{"label": "long", "confidence": pytest.approx(2 / 3)},
+                                                      {"label": "short", "confidence": pytest.approx(1 / 3)}]}
+    assert info == {"length": 21, "words": ["HELLO", "ADA?", "HELLO", "ADA?"]}
+    assert response.json()["duration"] >= 0
+
+
+@pytest.mark.parametrize(("body", "status", "message"), [
+    ({"data": ["Ada", 9, True, "?"]}, 422, "input 2 (Slider 'times'): 9 is outside the slider's range [1, 3]"),
+    ({"data": ["Ada", 1, "yes", "?"]}, 422, "input 3 (Checkbox 'shout'): expected true or false"),
+    ({"data": ["Ada", 1, True, "#"]}, 422, "input 4 (Dropdown 'punctuation'): '#' is not one of the choices"),
+    ({"data": ["A" * 21, 1, True, "?"]}, 422, "input 1 (Textbox 'Name'): text is 21 characters long"),
+    ({"data": ["Ada"]}, 422, "expected 4 input value(s) (Textbox 'Name', Slider 'times', Checkbox 'shout'"),
+    ({"data": "Ada"}, 422, '"data" must be a list'),
+    ({"inputs": ["Ada"]}, 422, 'request body must be a JSON object {"data"'),
+    ({"data": ["", 1, True, "?"]}, 500, "ZeroDivisionError: division by zero"),
+])
+def test_bad_requests_get_clear_errors(demo: tuple[Interface, str], body: object, status: int, message: str) -> None:
+    _, url = demo
+    response = post(url, json=body)
+    assert response.status_code == status
+    assert message in response.json()["error"]
+
+
+def test_malformed_json_and_server_keeps_serving(demo: tuple[Interface, str]) -> None:
+    _, url = demo
+    response = post(url, content=b'{"data": [', headers={"Content-Type": "application/json"})
+    assert response.status_code == 400 and "not valid JSON" in response.json()["error"]
+    assert post(url, json={"data": ["Bo", 1, False, "."]}).json()["data"][0] == "Hello Bo."
+
+
+def test_page_config_and_static_files(demo: tuple[Interface, str]) -> None:
+    interface, url = demo
+    page = httpx.get(url + "/").text
+    assert "<title>Greeter &lt;demo&gt;</title>" in page
+    assert 'id="input-0" data-kind="textbox"' in page and 'data-kind="slider"' in page
+    assert '<tr data-example="1">' in page and 'id="output-1" class="output" data-kind="label"' in page
+    config = httpx.get(url + "/api/config").json()
+    assert [c["kind"] for c in config["inputs"]] == ["textbox", "slider", "checkbox", "dropdown"]
+    assert [c["label"] for c in config["inputs"]] == ["Name", "times", "shout", "punctuation"]  # from fn's params
+    assert config["examples"] == interface.examples
+    assert "api/predict" in httpx.get(url + "/static/interface.js").text
+    assert httpx.get(url + "/static/interface.css").status_code == 200
+
+
+def test_close_stops_the_server_and_launch_again() -> None:
+    interface = Interface(lambda x: x * 2, Number(), Number())
+    url = interface.launch(server_port=0, block=False, quiet=True)
+    assert post(url, json={"data": [21]}).json()["data"] == [42.0]
+    interface.close()
+    with pytest.raises(httpx.TransportError):
+        post(url, json={"data": [1]})
+    url = interface.launch(server_port=0, block=False, quiet=True)
+    assert post(url, json={"data": [1]}).json()["data"] == [2.0]
+    with pytest.raises(InterfaceConfigError, match="already running"):
+        interface.launch(server_port=0, block=False)
+    interface.close()
+    interface.close()  # idempotent
+
+
+def test_blocking_launch_returns_after_close() -> None:
+    interface = Interface(str.upper, "text", "text")
+    done = threading.Event()
+
+    def serve() -> None:
+        interface.launch(server_port=0, block=True, quiet=True)
+        done.set()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while interface.server_port is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert post(f"http://127.0.0.1:{interface.server_port}", json={"data": ["hi"]}).json()["data"] == ["HI"]
+    assert not done.is_set()  # still serving
+    interface.close()
+    assert done.wait(15)
+
+
+def test_port_in_use_is_a_launch_error() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(LaunchError, match=f"cannot listen on 127.0.0.1:{port}.*server_port="):
+            Interface(str.upper, "text", "text").launch(server_port=port, block=False)
+
+
+def test_default_port_is_gradios_7860_range(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("GRADIO_SERVER_PORT", raising=False)
+    with Interface(str.upper, "text", "text") as interface:
+        url = interface.launch(block=False, quiet=True)
+        assert 7860 <= interface.server_port <= 7959 and url.endswith(str(interface.server_port))  # type: ignore[operator]
+
+
+def test_configuration_errors() -> None:
+    with pytest.raises(InterfaceConfigError, match="can only be an output"):
+        Interface(lambda x: x, "label", "text")
+    with pytest.raises(InterfaceConfigError, match=r"cannot be called with 2 positional argument\(s\)"):
+        Interface(lambda x: x, ["text", "text"], "text")
+    with pytest.raises(InterfaceConfigError, match="at least one output"):
+        Interface(lambda x: x, "text", [])
+    with pytest.raises(InterfaceConfigError, match="example 2 \\['b', 'x'\\] does not fit the inputs: input 2"):
+        Interface(lambda a, b: a, ["text", "number"], "text", examples=[["a", 1], ["b", "x"]])
+    with pytest.raises(InterfaceConfigError, match="needs a function"):
+        Interface("not callable", "text", "text")  # type: ignore[arg-type]
+
+
+def test_examples_for_one_input_and_output_count() -> None:
+    single = Interface(str.upper, "text", "text", examples=["a", ["b"]])
+    assert single.examples == [["a"], ["b"]]
+    two_outputs = Interface(lambda s: s, "text", ["text", "text"])
+    with pytest.raises(TypeError, match="must return 2 values"):
+        two_outputs.predict(["x"])
+
+
+def test_concurrency_limit_serializes_calls() -> None:
+    active, peak = 0, 0
+    lock = threading.Lock()
+
+    def slow(x: float) -> float:
+        nonlocal active, peak
+        with lock:
+            active += 1
+            peak = max(peak, active)
+        time.sleep(0.1)
+        with lock:
+            active -= 1
+        return x
+
+    with Interface(slow, "number", "number") as interface:
+        url = interface.launch(server_port=0, block=False, quiet=True)
+        threads = [threading.Thread(target=post, args=(url,), kwargs={"json": {"data": [i]}}) for i in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    assert peak == 1
+
+
+def test_top_level_names() -> None:
+    assert embrace.Interface is Interface and embrace.Textbox is Textbox and embrace.Label is Label
