@@ -88,3 +88,12 @@ def test_incremental_decoding_equals_full_forward(pair: tuple[Any, Any, Path]) -
             first = ours(ids[:, :7], past_key_values=cache).logits
             rest = [ours(ids[:, i:i + 1], past_key_values=cache).logits for i in range(7, ids.shape[1])]
             assert torch.allclose(torch.cat([first, *rest], dim=1), full, atol=1e-5)
+
+
+def test_opt_checkpoint_without_model_prefix_loads(tmp_path: Path) -> None:
+    """facebook/opt-* files hold the bare decoder (``decoder.layers.N...``) with a tied head."""
+    reference = save_reference(transformers.OPTConfig(**OPT), tmp_path / "full")
+    reference.model.save_pretrained(tmp_path / "base")
+    ours = AutoModelForCausalLM.from_pretrained(tmp_path / "base")
+    ids, mask = padded_batch()
+    assert max_logit_diff(reference, ours, ids, mask) < 1e-4
