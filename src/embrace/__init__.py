@@ -73,6 +73,10 @@ _LAZY: dict[str, str] = {
     "default_data_collator": "embrace.training.collators",
     "get_scheduler": "embrace.training.schedules",
     "set_seed": "embrace.training.trainer",
+    # parameter-efficient fine-tuning (LoRA, PEFT file format)
+    "LoraConfig": "embrace.peft", "TaskType": "embrace.peft", "PeftConfig": "embrace.peft",
+    "PeftModel": "embrace.peft", "PeftModelForCausalLM": "embrace.peft",
+    "PeftModelForSequenceClassification": "embrace.peft", "get_peft_model": "embrace.peft",
     # web demos (embrace.ui, Gradio-style)
     "Interface": "embrace.ui", "Textbox": "embrace.ui", "Number": "embrace.ui", "Slider": "embrace.ui",
     "Dropdown": "embrace.ui", "Checkbox": "embrace.ui", "Label": "embrace.ui", "JSON": "embrace.ui",
