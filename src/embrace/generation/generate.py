@@ -192,6 +192,10 @@ def generate(model: Any, input_ids: torch.Tensor | None = None, attention_mask: 
     """Continue ``input_ids`` (batch, seq); returns the sequences (batch * num_return_sequences, seq + new) or a
     :class:`GenerateDecoderOnlyOutput` with ``return_dict_in_generate=True``.
 
+    Encoder-decoder models (``config.is_encoder_decoder``): ``input_ids`` is the source; the encoder runs once and
+    the result holds only decoder tokens, starting with ``decoder_start_token_id`` (see
+    :mod:`embrace.generation.seq2seq`; ``encoder_outputs=`` and ``decoder_input_ids=`` are accepted too).
+
     Settings come from ``generation_config`` (default: the model's, from generation_config.json) updated by
     ``kwargs`` (``max_new_tokens=32, do_sample=True, top_p=0.9 ...``). Left-pad batched prompts and pass their
     ``attention_mask``. ``generator`` makes sampling reproducible without touching the global RNG.
@@ -199,6 +203,14 @@ def generate(model: Any, input_ids: torch.Tensor | None = None, attention_mask: 
     """
     config, unused = resolve_config(model, generation_config, kwargs)
     unused.pop("use_model_defaults", None)
+    if getattr(getattr(model, "config", None), "is_encoder_decoder", False):
+        from embrace.generation.seq2seq import generate_seq2seq
+
+        encoder_outputs, decoder_input_ids = unused.pop("encoder_outputs", None), unused.pop("decoder_input_ids", None)
+        if unused:
+            raise GenerationConfigError(f"unknown generate() arguments: {sorted(unused)}; see GenerationConfig fields")
+        return generate_seq2seq(model, input_ids, attention_mask, config, logits_processor, stopping_criteria,
+                                streamer, generator, tokenizer, encoder_outputs, decoder_input_ids)
     if unused:
         raise GenerationConfigError(f"unknown generate() arguments: {sorted(unused)}; see GenerationConfig fields")
     input_ids, attention_mask, max_length = prepare_inputs(model, input_ids, attention_mask, config)

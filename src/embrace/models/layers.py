@@ -113,6 +113,30 @@ def multi_head_self_attention(
     return merge_heads(out), weights
 
 
+def relative_position_bucket(relative_position: torch.Tensor, bidirectional: bool = True, num_buckets: int = 32,
+                             max_distance: int = 128) -> torch.Tensor:
+    """T5/MPNet relative position buckets of ``relative_position = key_pos - query_pos``.
+
+    Half of the buckets are exact small distances, the rest log-spaced up to ``max_distance``. Bidirectional
+    (encoders) splits the buckets between keys before and after the query; unidirectional (causal decoders) only
+    counts keys at or before it.
+    """
+    if bidirectional:
+        num_buckets //= 2
+        buckets = (relative_position > 0).long() * num_buckets
+        distance = relative_position.abs()
+    else:
+        buckets = torch.zeros_like(relative_position)
+        distance = -torch.clamp(relative_position, max=0)
+    max_exact = num_buckets // 2
+    is_small = distance < max_exact
+    large = max_exact + (
+        torch.log(distance.float() / max_exact) / math.log(max_distance / max_exact) * (num_buckets - max_exact)
+    ).long()
+    large = large.clamp(max=num_buckets - 1)
+    return buckets + torch.where(is_small, distance, large)
+
+
 def position_ids_from_input_ids(input_ids: torch.Tensor, padding_idx: int) -> torch.Tensor:
     """RoBERTa-style positions: count non-pad tokens from ``padding_idx + 1``; pads keep ``padding_idx``."""
     mask = input_ids.ne(padding_idx).int()

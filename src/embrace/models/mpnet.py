@@ -3,7 +3,6 @@ layers (``encoder.relative_attention_bias``); RoBERTa-style positions and heads.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -17,6 +16,7 @@ from embrace.models.layers import (
     multi_head_self_attention,
     padding_aware_position_ids,
     padding_mask_to_bias,
+    relative_position_bucket,
 )
 from embrace.models.modeling import PreTrainedModel
 from embrace.models.outputs import BaseModelOutputWithPooling
@@ -89,22 +89,6 @@ class MPNetLayer(nn.Module):
                 ) -> tuple[torch.Tensor, torch.Tensor | None]:
         attended, weights = self.attention(hidden, bias, need_weights)
         return self.output(self.intermediate(attended), attended), weights
-
-
-def relative_position_bucket(relative_position: torch.Tensor, num_buckets: int = 32, max_distance: int = 128
-                             ) -> torch.Tensor:
-    """Bidirectional log-spaced buckets of ``key_pos - query_pos`` (as in MPNet/T5)."""
-    n = -relative_position
-    num_buckets //= 2
-    ret = (n < 0).long() * num_buckets
-    n = n.abs()
-    max_exact = num_buckets // 2
-    is_small = n < max_exact
-    large = max_exact + (
-        torch.log(n.float() / max_exact) / math.log(max_distance / max_exact) * (num_buckets - max_exact)
-    ).long()
-    large = large.clamp(max=num_buckets - 1)
-    return ret + torch.where(is_small, n, large)
 
 
 class MPNetEncoder(nn.Module):

@@ -124,3 +124,14 @@ class Seq2SeqLMOutput(ModelOutput):
     encoder_last_hidden_state: torch.Tensor | None = None
     encoder_hidden_states: Hidden = None
     encoder_attentions: Hidden = None
+
+
+@dataclass
+class BaseModelOutputWithPastAndCrossAttentions(ModelOutput):
+    """A decoder stack: last hidden state, its cache, and (on request) per-layer states and attentions."""
+
+    last_hidden_state: torch.Tensor
+    past_key_values: Any = None
+    hidden_states: Hidden = None
+    attentions: Hidden = None
+    cross_attentions: Hidden = None
