@@ -212,3 +212,24 @@ def test_progress_bar_by_default(tmp_path, capsys):
     Trainer(model=tiny_classifier(), args=args, train_dataset=classification_data(16)).train()
     err = capsys.readouterr().err
     assert "2/2" in err
+
+
+def test_bf16_autocast_runs_linear_layers_in_bf16_on_cpu(tmp_path):
+    seen = []
+    model = tiny_classifier()
+    model.classifier.register_forward_hook(lambda module, inputs, output: seen.append(output.dtype))
+    Trainer(model=model, args=_args(tmp_path, max_steps=1, bf16=True), train_dataset=classification_data(8)).train()
+    assert seen and set(seen) == {torch.bfloat16}
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="fp16 mixed precision needs CUDA")
+def test_fp16_autocast_with_loss_scaling_on_cuda(tmp_path):
+    seen = []
+    model = tiny_classifier()
+    model.classifier.register_forward_hook(lambda module, inputs, output: seen.append(output.dtype))
+    trainer = Trainer(model=model, args=_args(tmp_path, max_steps=3, fp16=True, save_strategy="steps", save_steps=3),
+                      train_dataset=classification_data(24))
+    out = trainer.train()
+    assert np.isfinite(out.training_loss) and set(seen) == {torch.float16}
+    assert next(trainer.model.parameters()).dtype == torch.float32 and trainer.scaler is not None
+    assert (tmp_path / "checkpoint-3" / "scaler.pt").exists()

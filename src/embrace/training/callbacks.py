@@ -199,7 +199,8 @@ class ProgressCallback(TrainerCallback):
                        **kwargs: Any) -> Any:
         from tqdm.auto import tqdm
 
-        self.bar = tqdm(total=state.max_steps, initial=state.global_step, dynamic_ncols=True)
+        if state.is_world_process_zero:  # one bar, not one per process
+            self.bar = tqdm(total=state.max_steps, initial=state.global_step, dynamic_ncols=True)
 
     def on_step_end(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any) -> Any:
         if self.bar is not None:

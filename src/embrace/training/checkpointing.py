@@ -29,6 +29,7 @@ STATE_NAME = "trainer_state.json"
 OPTIMIZER_NAME = "optimizer.pt"
 SCHEDULER_NAME = "scheduler.pt"
 RNG_NAME = "rng_state.pth"
+SCALER_NAME = "scaler.pt"
 ARGS_NAME = "training_args.json"
 PLAIN_WEIGHTS_NAME = "pytorch_model.bin"
 
@@ -78,8 +79,10 @@ def restore_rng_state(state: dict[str, Any]) -> None:
 
 
 def save_checkpoint(folder: Path, model: nn.Module, optimizer: torch.optim.Optimizer, scheduler: Any,
-                    state: TrainerState, args_json: str, save_only_model: bool = False) -> None:
-    """Write a complete checkpoint to ``folder`` atomically (temp folder + rename)."""
+                    state: TrainerState, args_json: str, save_only_model: bool = False,
+                    rank_rngs: list[dict[str, Any]] | None = None, scaler: Any = None) -> None:
+    """Write a complete checkpoint to ``folder`` atomically (temp folder + rename). ``rank_rngs``: the RNG
+    states of every process of a distributed run (``rng_state_<rank>.pth``); else this process's."""
     folder.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
     try:
@@ -87,7 +90,11 @@ def save_checkpoint(folder: Path, model: nn.Module, optimizer: torch.optim.Optim
         if not save_only_model:
             torch.save(optimizer.state_dict(), tmp / OPTIMIZER_NAME)
             torch.save(scheduler.state_dict(), tmp / SCHEDULER_NAME)
-            torch.save(rng_state(), tmp / RNG_NAME)
+            torch.save(rank_rngs[0] if rank_rngs else rng_state(), tmp / RNG_NAME)
+            if scaler is not None:
+                torch.save(scaler.state_dict(), tmp / SCALER_NAME)
+            for rank, rng in enumerate(rank_rngs or []):
+                torch.save(rng, tmp / rank_rng_name(rank))
         state.save_to_json(tmp / STATE_NAME)
         atomic_write_text(tmp / ARGS_NAME, args_json)
         umask = os.umask(0)
@@ -101,8 +108,14 @@ def save_checkpoint(folder: Path, model: nn.Module, optimizer: torch.optim.Optim
         raise
 
 
-def load_checkpoint(folder: Path, model: nn.Module, optimizer: torch.optim.Optimizer, scheduler: Any) -> TrainerState:
-    """Restore model, optimizer, scheduler and RNG states from ``folder``; return its ``TrainerState``."""
+def rank_rng_name(rank: int) -> str:
+    return f"rng_state_{rank}.pth"
+
+
+def load_checkpoint(folder: Path, model: nn.Module, optimizer: torch.optim.Optimizer, scheduler: Any,
+                    rank: int = 0, scaler: Any = None) -> TrainerState:
+    """Restore model, optimizer, scheduler and RNG states (``rank``'s own in a distributed run) from ``folder``;
+    return its ``TrainerState``."""
     if not folder.is_dir():
         raise TrainerCheckpointError(f"cannot resume: checkpoint folder {folder} does not exist")
     needed = [STATE_NAME, OPTIMIZER_NAME, SCHEDULER_NAME, RNG_NAME]
@@ -116,7 +129,10 @@ def load_checkpoint(folder: Path, model: nn.Module, optimizer: torch.optim.Optim
         optimizer.load_state_dict(torch.load(folder / OPTIMIZER_NAME, map_location="cpu", weights_only=True))
         scheduler.load_state_dict(torch.load(folder / SCHEDULER_NAME, weights_only=True))
         # our own file: python/numpy RNG states are tuples and arrays, which weights_only refuses
-        rng = torch.load(folder / RNG_NAME, weights_only=False)
+        if scaler is not None and (folder / SCALER_NAME).exists():
+            scaler.load_state_dict(torch.load(folder / SCALER_NAME, weights_only=True))
+        per_rank = folder / rank_rng_name(rank)
+        rng = torch.load(per_rank if per_rank.exists() else folder / RNG_NAME, weights_only=False)
     except TrainerCheckpointError:
         raise
     except Exception as exc:  # corrupt or truncated files: say which checkpoint, keep the cause

@@ -39,6 +39,7 @@ from embrace.training.callbacks import (
     TrainerState,
 )
 from embrace.training.collators import DataCollatorWithPadding, default_data_collator
+from embrace.training.distributed import DistributedState
 from embrace.training.schedules import get_scheduler
 
 _NO_DECAY = re.compile(r"bias|layernorm|rmsnorm|(?:^|\.)norm(?:$|\.)|_norm(?:$|\.)")
@@ -132,11 +133,11 @@ class Trainer:
             if model_init is None:
                 raise TrainerError("Trainer needs a model (or a model_init function that builds one)")
             model = model_init()
-        if self.args.fp16:
-            raise TrainerError("fp16 is not supported by the embrace Trainer; use bf16=True")
-        use_cuda = torch.cuda.is_available() and not self.args.use_cpu
-        self.device = torch.device("cuda" if use_cuda else "cpu")
+        self.dist = DistributedState.from_env(use_cpu=self.args.use_cpu)
+        self.device = self.dist.device
         self.model = model.to(self.device)
+        self.model_wrapped: nn.Module = self.model  # DistributedDataParallel around it under torchrun
+        self.scaler = self._check_precision()
         self.processing_class = processing_class if processing_class is not None else tokenizer
         if data_collator is None:
             has_pad = self.processing_class is not None and hasattr(self.processing_class, "pad")
@@ -154,7 +155,7 @@ class Trainer:
         targets = list(reporters) if "all" in self.args.report_to else self.args.report_to
         default += [reporters[name]() for name in targets if name in reporters]
         self.callback_handler = CallbackHandler([*default, *(callbacks or [])])
-        self.state = TrainerState()
+        self.state = TrainerState(is_world_process_zero=self.dist.is_main_process)
         self.control = TrainerControl()
         self.hub_model_id: str | None = None
         if self.args.push_to_hub and self.state.is_world_process_zero:
@@ -202,19 +203,24 @@ class Trainer:
         generator = torch.Generator().manual_seed((self.args.data_seed if self.args.data_seed is not None
                                                    else self.args.seed) + epoch)
         order = torch.randperm(n, generator=generator).tolist()
+        global_size = size * self.dist.world_size
         if self.args.group_by_length:
             lengths = self._lengths(self.train_dataset)
-            mega = 50 * size
+            mega = 50 * global_size
             order = [i for start in range(0, n, mega)
                      for i in sorted(order[start:start + mega], key=lambda j: -lengths[j])]
-        batches = [order[i:i + size] for i in range(0, n, size)]
-        if self.args.dataloader_drop_last and batches and len(batches[-1]) < size:
-            batches.pop()
-        return batches
+        if self.args.dataloader_drop_last:
+            order = order[:n - n % global_size]
+        if self.dist.enabled:  # this rank's slice of each global batch: N ranks = one process with N x the batch
+            return self.dist.shard_global_batches(order, size)
+        return [order[i:i + size] for i in range(0, len(order), size)]
+
+    def _eval_batches(self, dataset: Any) -> list[list[int]]:
+        size = self.args.per_device_eval_batch_size
+        return [list(range(i, min(i + size, len(dataset)))) for i in range(0, len(dataset), size)]
 
     def get_eval_dataloader(self, dataset: Any) -> DataLoader:
-        size = self.args.per_device_eval_batch_size
-        return self._loader(dataset, [list(range(i, min(i + size, len(dataset)))) for i in range(0, len(dataset), size)])
+        return self._loader(dataset, self._eval_batches(dataset))
 
     def _to_device(self, inputs: dict[str, Any]) -> dict[str, Any]:
         return {k: v.to(self.device) if isinstance(v, torch.Tensor) else v for k, v in inputs.items()}
@@ -240,13 +246,42 @@ class Trainer:
         return torch.optim.AdamW(groups, lr=args.learning_rate, betas=(args.adam_beta1, args.adam_beta2),
                                  eps=args.adam_epsilon, fused=fused or None)
 
+    def _wrap_model(self) -> nn.Module:
+        """The model the training forward runs through: ``DistributedDataParallel`` under torchrun."""
+        if not self.dist.enabled or isinstance(self.model_wrapped, nn.parallel.DistributedDataParallel):
+            return self.model_wrapped
+        device_ids = [self.device.index] if self.device.type == "cuda" else None
+        return nn.parallel.DistributedDataParallel(self.model, device_ids=device_ids)
+
+    def _no_sync(self, skip: bool) -> contextlib.AbstractContextManager[Any]:
+        """Under DDP with ``skip``, run backward without the gradient all-reduce (accumulating micro-batches)."""
+        wrapped = self.model_wrapped
+        if skip and isinstance(wrapped, nn.parallel.DistributedDataParallel):
+            return wrapped.no_sync()
+        return contextlib.nullcontext()
+
+    def _backward(self, loss: torch.Tensor) -> None:
+        (self.scaler.scale(loss) if self.scaler is not None else loss).backward()
+
     def create_scheduler(self, num_training_steps: int, optimizer: torch.optim.Optimizer) -> Any:
         return get_scheduler(self.args.lr_scheduler_type, optimizer, self.args.get_warmup_steps(num_training_steps),
                              num_training_steps, self.args.lr_scheduler_kwargs)
 
+    def _check_precision(self) -> torch.amp.GradScaler | None:
+        """Refuse a mixed precision the device cannot run; fp16 gets a loss scaler (its range is small)."""
+        if self.args.fp16 and self.device.type != "cuda":
+            raise TrainerError(f"fp16 mixed precision needs a CUDA GPU, and this run is on {self.device}; use "
+                               "bf16=True for mixed precision on CPU (or no flag for fp32)")
+        if self.args.bf16 and self.device.type == "cuda" and not torch.cuda.is_bf16_supported():
+            raise TrainerError("this GPU does not support bf16; use fp16=True")
+        return torch.amp.GradScaler("cuda") if self.args.fp16 else None
+
     def _autocast(self) -> contextlib.AbstractContextManager[Any]:
+        """bf16 (CPU or GPU) or fp16 (GPU) autocast for forward passes; weights and optimizer stay fp32."""
         if self.args.bf16:
             return torch.autocast(self.device.type, dtype=torch.bfloat16)
+        if self.args.fp16:
+            return torch.autocast(self.device.type, dtype=torch.float16)
         return contextlib.nullcontext()
 
     def loss_item_count(self, inputs: Mapping[str, Any]) -> int:
@@ -296,7 +331,9 @@ class Trainer:
         model.train()
         with self._autocast():
             loss = self.compute_loss(model, inputs, num_items_in_batch=num_items_in_batch)
-        loss.backward()
+        # DDP averages gradients over ranks; a share of the global item count must be summed instead
+        scale = self.dist.world_size if num_items_in_batch is not None else 1
+        self._backward(loss * scale if scale != 1 else loss)
         return loss.detach()
 
     # ---- training -------------------------------------------------------------------------------------------
@@ -319,11 +356,13 @@ class Trainer:
         steps_per_epoch = math.ceil(micro_per_epoch / accum)
         max_steps = args.max_steps if args.max_steps > 0 else math.ceil(args.num_train_epochs * steps_per_epoch)
         num_epochs = math.ceil(max_steps / steps_per_epoch)
+        self.model_wrapped = self._wrap_model()
         if self.optimizer is None:
             self.optimizer = self.create_optimizer()
         if self.lr_scheduler is None:
             self.lr_scheduler = self.create_scheduler(max_steps, self.optimizer)
         self.state = TrainerState(max_steps=max_steps, num_train_epochs=num_epochs, epoch=0.0,
+                                  is_world_process_zero=self.dist.is_main_process,
                                   logging_steps=self._interval(args.logging_steps, max_steps),
                                   eval_steps=self._interval(args.eval_steps, max_steps),
                                   save_steps=self._interval(args.save_steps, max_steps),
@@ -331,7 +370,9 @@ class Trainer:
         if resume:
             folder = ckpt.latest_checkpoint(args.output_dir or ".") if resume is True else Path(str(resume))
             fresh = self.state
-            self.state = ckpt.load_checkpoint(folder, self.model, self.optimizer, self.lr_scheduler)
+            self.state = ckpt.load_checkpoint(folder, self.model, self.optimizer, self.lr_scheduler, rank=self.dist.rank,
+                                              scaler=self.scaler)
+            self.state.is_world_process_zero = self.dist.is_main_process
             for name in ("max_steps", "num_train_epochs", "logging_steps", "eval_steps", "save_steps"):
                 setattr(self.state, name, getattr(fresh, name))  # this run's arguments decide where it ends
         self._stateful = [cb for cb in self.callback_handler.callbacks if hasattr(cb, "state")]
@@ -346,7 +387,8 @@ class Trainer:
         steps_run = self.state.global_step - start_step
         train_loss = self.state.total_train_loss / max(self.state.global_step, 1)
         metrics = {"train_runtime": round(runtime, 4),
-                   "train_samples_per_second": round(steps_run * accum * args.per_device_train_batch_size / runtime, 3),
+                   "train_samples_per_second": round(steps_run * accum * args.per_device_train_batch_size
+                                                    * self.dist.world_size / runtime, 3),
                    "train_steps_per_second": round(steps_run / runtime, 3), "train_loss": train_loss,
                    "epoch": self.state.epoch or 0.0}
         if args.load_best_model_at_end and self.state.best_model_checkpoint:
@@ -369,19 +411,32 @@ class Trainer:
         while remaining > 0 and not (self.control.should_training_stop or self.control.should_epoch_stop):
             group = [self._to_device(next(iterator)) for _ in range(min(accum, remaining))]
             remaining -= len(group)
-            num_items = sum(self.loss_item_count(inputs) for inputs in group)
+            num_items = int(self.dist.all_reduce_sum(sum(self.loss_item_count(inputs) for inputs in group)))
             self.control = self._event("on_step_begin")
             step_loss = torch.zeros(())
             for i, inputs in enumerate(group):
-                step_loss += self.training_step(self.model, inputs, num_items if num_items > 0 else None).cpu()
-                if i < len(group) - 1:
+                last = i == len(group) - 1
+                # gradients are all-reduced once per optimizer step, on the last micro-batch
+                with self._no_sync(skip=not last):
+                    share = self.training_step(self.model_wrapped, inputs, num_items if num_items > 0 else None)
+                step_loss += share.float().cpu()
+                if not last:
                     self.control = self._event("on_substep_end")
+            if self.dist.enabled:  # the logged loss is the whole global batch's
+                step_loss = torch.tensor(self.dist.all_reduce_sum(float(step_loss) if num_items > 0
+                                                                  else float(step_loss) / self.dist.world_size))
             grad_norm = None
+            assert self.optimizer is not None
+            if self.scaler is not None:
+                self.scaler.unscale_(self.optimizer)  # clip and log true gradients
             if args.max_grad_norm and args.max_grad_norm > 0:
                 grad_norm = float(torch.nn.utils.clip_grad_norm_(self.model.parameters(), args.max_grad_norm))
             self.control = self._event("on_pre_optimizer_step")
-            assert self.optimizer is not None
-            self.optimizer.step()
+            if self.scaler is not None:
+                self.scaler.step(self.optimizer)  # skipped when the scaled gradients overflowed
+                self.scaler.update()
+            else:
+                self.optimizer.step()
             self.control = self._event("on_optimizer_step")
             self._step_lr = float(self.lr_scheduler.get_last_lr()[0])  # logged: the lr this step used
             self.lr_scheduler.step()
@@ -462,15 +517,18 @@ class Trainer:
                 state.best_metric, state.best_global_step = value, state.global_step
                 state.best_model_checkpoint = str(folder)
         state.stateful_callbacks = {type(cb).__name__: cb.state() for cb in self._stateful}
+        rank_rngs = self.dist.gather_objects(ckpt.rng_state()) if self.dist.enabled else None
         if state.is_world_process_zero:
             assert self.optimizer is not None
             ckpt.save_checkpoint(folder, self.model, self.optimizer, self.lr_scheduler, state,
-                                 args.to_json_string(), args.save_only_model)
+                                 args.to_json_string(), args.save_only_model, rank_rngs=rank_rngs,
+                                 scaler=self.scaler)
             ckpt.rotate_checkpoints(args.output_dir or ".", args.save_total_limit, state.best_model_checkpoint)
             if args.push_to_hub:
                 from embrace.training.hub_push import push_checkpoint
 
                 push_checkpoint(args, self.init_hf_repo(), folder, state.global_step)
+        self.dist.barrier()  # nobody reads or rotates checkpoints before rank 0 has written this one
 
     def log(self, logs: dict[str, float]) -> None:
         """Add ``epoch`` and ``step`` to ``logs``, append to ``state.log_history`` and fire ``on_log``."""
@@ -553,21 +611,25 @@ class Trainer:
         model, loss_only = self.model, (prediction_loss_only if prediction_loss_only is not None
                                         else self.args.prediction_loss_only)
         model.eval()
-        losses, preds, label_chunks, seen = [], [], [], 0
-        for inputs in self.get_eval_dataloader(dataset):
+        batches = self._eval_batches(dataset)
+        mine = list(range(self.dist.rank, len(batches), self.dist.world_size))  # every rank: all when alone
+        records: list[tuple[int, Any, Any, Any]] = []  # (batch index, losses, predictions, labels)
+        loader = self._loader(dataset, [batches[i] for i in mine])
+        for index, inputs in zip(mine, loader, strict=True):
             inputs = self._to_device(inputs)
             size = _batch_size(inputs)
             loss, logits, labels = self.prediction_step(model, inputs, loss_only, ignore_keys)
-            seen += size
-            if loss is not None:
-                losses.append(loss.cpu().repeat(size))
-            if logits is not None:
-                if self.preprocess_logits_for_metrics is not None:
-                    logits = self.preprocess_logits_for_metrics(logits, labels)
-                preds.append(_to_numpy(logits))
-            if labels is not None:
-                label_chunks.append(_to_numpy(labels))
+            if logits is not None and self.preprocess_logits_for_metrics is not None:
+                logits = self.preprocess_logits_for_metrics(logits, labels)
+            records.append((index, None if loss is None else loss.cpu().repeat(size).numpy(),
+                            None if logits is None else _to_numpy(logits),
+                            None if labels is None else _to_numpy(labels)))
             self.control = self._event("on_prediction_step")
+        if self.dist.enabled:  # every rank gets every batch's results, in dataset order
+            records = sorted((r for part in self.dist.gather_objects(records) for r in part), key=lambda r: r[0])
+        losses = [torch.from_numpy(r[1]) for r in records if r[1] is not None]
+        preds = [r[2] for r in records if r[2] is not None]
+        label_chunks = [r[3] for r in records if r[3] is not None]
         predictions = _concat(preds) if preds else None
         label_ids = _concat(label_chunks) if label_chunks else None
         metrics: dict[str, Any] = {}

@@ -1,0 +1,73 @@
+"""DDP through torchrun: 2 CPU processes (gloo) with per-device batch b train to the same weights, losses and
+eval metrics as one process with batch 2b, with no distributed code in the user's script."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from embrace.training.distributed import DistributedState
+
+ROOT = Path(__file__).resolve().parents[2]
+SCRIPT = Path(__file__).with_name("ddp_train_script.py")
+
+
+def _torchrun(nproc: int, *args: str, timeout: float = 300) -> None:
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}",
+           str(SCRIPT), *args]
+    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-6000:]
+
+
+def test_two_process_ddp_equals_one_process_with_the_global_batch(tmp_path: Path) -> None:
+    from tests.training.ddp_train_script import main
+
+    _torchrun(2, str(tmp_path / "ddp"), "2", "2")
+    main(str(tmp_path / "single"), 4, 2)
+    ddp, single = tmp_path / "ddp", tmp_path / "single"
+    ours, ref = torch.load(ddp / "final.pt"), torch.load(single / "final.pt")
+    assert ours.keys() == ref.keys()
+    for key in ref:
+        assert torch.allclose(ours[key], ref[key], atol=1e-5, rtol=0), key
+    h_ddp, h_single = (json.loads((d / "history.json").read_text()) for d in (ddp, single))
+    assert sum("loss" in e for e in h_ddp) == 4 and sum("eval_loss" in e for e in h_ddp) == 2
+    for a, b in zip(h_ddp, h_single, strict=True):
+        for key in ("loss", "grad_norm", "learning_rate", "eval_loss", "eval_accuracy", "eval_count"):
+            if key in b:
+                assert a[key] == pytest.approx(b[key], abs=1e-5), (key, a, b)
+    # sharded evaluation gathers every example once, in order, on every rank
+    single_preds = np.load(single / "predictions_0.npy")
+    for rank in (0, 1):
+        assert np.allclose(np.load(ddp / f"predictions_{rank}.npy"), single_preds, atol=1e-5)
+    # only rank 0 writes checkpoints and logs; every rank's RNG state is in the checkpoint
+    checkpoint = ddp / "checkpoint-2"
+    assert {"rng_state.pth", "rng_state_0.pth", "rng_state_1.pth", "optimizer.pt"} <= {p.name for p in checkpoint.iterdir()}
+    log = (ddp / "runs" / "log_history.jsonl").read_text().splitlines()
+    assert len(log) == len(h_ddp)
+    assert not list(ddp.glob(".checkpoint-*"))
+
+
+@pytest.mark.parametrize(("n", "world", "per_device", "expected"), [
+    (8, 2, 2, [[[0, 1], [4, 5]], [[2, 3], [6, 7]]]),
+    (7, 2, 2, [[[0, 1], [4, 5]], [[2, 3], [6]]]),       # short last batch split as evenly as possible
+    (9, 2, 2, [[[0, 1], [4, 5]], [[2, 3], [6, 7]]]),    # a last batch smaller than the world is dropped
+    (10, 3, 2, [[[0, 1], [6, 7]], [[2, 3], [8]], [[4, 5], [9]]]),
+])
+def test_global_batches_are_sliced_per_rank(n: int, world: int, per_device: int, expected: list) -> None:
+    for rank in range(world):
+        state = DistributedState(world_size=world, rank=rank)
+        assert state.shard_global_batches(list(range(n)), per_device) == expected[rank]
+
+
+def test_single_process_state_needs_no_process_group() -> None:
+    state = DistributedState.from_env()
+    assert not state.enabled and state.is_main_process
+    assert state.all_reduce_sum(3) == 3.0 and state.gather_objects("x") == ["x"]
