@@ -519,7 +519,14 @@ class AutoTokenizer:
         raise EmbraceError("AutoTokenizer is a factory: use AutoTokenizer.from_pretrained(path_or_repo_id)")
 
     @classmethod
-    def from_pretrained(cls, pretrained_model_name_or_path: str | os.PathLike[str], *inputs: Any, **kwargs: Any) -> PreTrainedTokenizerFast:
+    def from_pretrained(cls, pretrained_model_name_or_path: str | os.PathLike[str], *inputs: Any, **kwargs: Any) -> Any:
+        from embrace.hub.resolve import cached_file
+        from embrace.tokenizers.marian import MarianTokenizer, is_marian_folder
+
+        hub = {k: kwargs[k] for k in ("revision", "cache_dir", "token", "local_files_only") if k in kwargs}
+        if not kwargs.get("gguf_file") and is_marian_folder(
+                lambda name: cached_file(pretrained_model_name_or_path, name, missing_ok=True, **hub)):
+            return MarianTokenizer.from_pretrained(pretrained_model_name_or_path, *inputs, **kwargs)
         return PreTrainedTokenizerFast.from_pretrained(pretrained_model_name_or_path, *inputs, **kwargs)
 
 
