@@ -1,0 +1,83 @@
+"""Interface.from_pipeline: embrace pipelines on tiny random checkpoints behind the web API, results equal to
+calling the pipeline directly."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+from tests.pipelines.conftest import TinyModels, ours
+from tests.pipelines.test_text_generation import tiny_llama  # noqa: F401  (fixture)
+
+from embrace.ui import Interface, InterfaceConfigError, Label, Slider, Textbox
+from embrace.ui.components import JSON
+
+
+@pytest.fixture(scope="module")
+def tiny_models(tmp_path_factory: pytest.TempPathFactory) -> TinyModels:
+    return TinyModels(tmp_path_factory.mktemp("ui_tiny_models"))
+
+
+def test_text_classification_label_over_http(tiny_models: TinyModels) -> None:
+    pipe = ours("text-classification", tiny_models["sequence3"])
+    demo = Interface.from_pipeline(pipe, description="three moods")
+    assert [type(c) for c in demo.input_components] == [Textbox] and isinstance(demo.output_components[0], Label)
+    assert demo.title.startswith("Text classification") and demo.description == "three moods"
+    with demo:
+        url = demo.launch(server_port=0, block=False, quiet=True)
+        label = httpx.post(url + "/api/predict", json={"data": ["what a day"]}, timeout=30).json()["data"][0]
+    expected = sorted(pipe("what a day", top_k=None), key=lambda r: -r["score"])
+    assert label["label"] == expected[0]["label"]
+    assert [c["label"] for c in label["confidences"]] == [r["label"] for r in expected]
+    assert [c["confidence"] for c in label["confidences"]] == pytest.approx([r["score"] for r in expected], abs=1e-6)
+
+
+def test_question_answering_two_inputs_two_outputs(tiny_models: TinyModels) -> None:
+    pipe = ours("question-answering", tiny_models["qa"])
+    demo = Interface.from_pipeline(pipe)
+    question, context = "Where does Ada live?", "Ada lives in London and writes programs."
+    answer, score = demo.predict([question, context])
+    expected = pipe(question=question, context=context)
+    assert answer == expected["answer"] and score == pytest.approx(expected["score"])
+
+
+def test_zero_shot_labels_and_fill_mask_errors_become_422(tiny_models: TinyModels) -> None:
+    zero_shot = Interface.from_pipeline(ours("zero-shot-classification", tiny_models["nli"]))
+    label = zero_shot.predict(["the match ended late", "sport, politics , cooking"])[0]
+    assert sorted(c["label"] for c in label["confidences"]) == ["cooking", "politics", "sport"]
+    assert sum(c["confidence"] for c in label["confidences"]) == pytest.approx(1.0, abs=1e-5)
+
+    fill = Interface.from_pipeline(ours("fill-mask", tiny_models["mlm"]))
+    assert "[MASK]" in fill.input_components[0].label
+    predictions = fill.predict(["Paris is the [MASK] of France."])[0]
+    assert len(predictions["confidences"]) == 5
+    with fill:
+        url = fill.launch(server_port=0, block=False, quiet=True)
+        response = httpx.post(url + "/api/predict", json={"data": ["no mask here"]}, timeout=30)
+    assert response.status_code == 422 and "mask" in response.json()["error"].lower()
+    with pytest.raises(Exception, match="at least one candidate label"):
+        zero_shot.predict(["text", " , "])
+
+
+def test_token_classification_entities_as_json(tiny_models: TinyModels) -> None:
+    pipe = ours("token-classification", tiny_models["token"])
+    demo = Interface.from_pipeline(pipe)
+    assert isinstance(demo.output_components[0], JSON)
+    entities = demo.predict(["Ada Lovelace visited Paris"])[0]
+    expected = pipe("Ada Lovelace visited Paris")
+    assert [e["word"] for e in entities] == [e["word"] for e in expected]
+
+
+def test_text_generation_prompt_and_token_budget(tiny_llama: Any) -> None:  # noqa: F811
+    pipe = ours("text-generation", tiny_llama)
+    demo = Interface.from_pipeline(pipe)
+    assert isinstance(demo.input_components[1], Slider)
+    text = demo.predict(["Once upon a time", 5])[0]
+    assert text == pipe("Once upon a time", max_new_tokens=5)[0]["generated_text"]
+    assert text.startswith("Once upon a time")
+
+
+def test_not_a_pipeline() -> None:
+    with pytest.raises(InterfaceConfigError, match="needs an embrace pipeline"):
+        Interface.from_pipeline(lambda x: x)
