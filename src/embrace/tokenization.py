@@ -527,7 +527,12 @@ class AutoTokenizer:
         if not kwargs.get("gguf_file") and is_marian_folder(
                 lambda name: cached_file(pretrained_model_name_or_path, name, missing_ok=True, **hub)):
             return MarianTokenizer.from_pretrained(pretrained_model_name_or_path, *inputs, **kwargs)
-        return PreTrainedTokenizerFast.from_pretrained(pretrained_model_name_or_path, *inputs, **kwargs)
+        from embrace.tokenizers.hf_files import load_tokenizer_files
+        from embrace.tokenizers.mbart import MBART_TOKENIZER_CLASSES
+
+        tokenizer, config = load_tokenizer_files(pretrained_model_name_or_path, kwargs)
+        name = str(config.get("tokenizer_class") or "").removesuffix("Fast")
+        return MBART_TOKENIZER_CLASSES.get(name, PreTrainedTokenizerFast)(tokenizer_object=tokenizer, **config)
 
 
 def _place(values: list[int], length: int, fill: int, left: bool) -> list[int]:
