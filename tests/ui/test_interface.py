@@ -192,5 +192,15 @@ def test_concurrency_limit_serializes_calls() -> None:
     assert peak == 1
 
 
+def test_gradio_launch_idioms() -> None:
+    demo = Interface(str.upper, "text", "text")
+    assert demo.queue(default_concurrency_limit=2) is demo and demo._slots is not None
+    assert demo.queue(default_concurrency_limit=None)._slots is None
+    with pytest.raises(InterfaceConfigError, match="share=True .* is not supported"):
+        demo.launch(share=True)
+    with pytest.raises(InterfaceConfigError, match="concurrency_limit must be an integer"):
+        Interface(str.upper, "text", "text", concurrency_limit=0)
+
+
 def test_top_level_names() -> None:
     assert embrace.Interface is Interface and embrace.Textbox is Textbox and embrace.Label is Label

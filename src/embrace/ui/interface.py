@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import inspect
 import json
+import logging
 import os
 import threading
 import time
@@ -33,6 +34,7 @@ if TYPE_CHECKING:
 
     from embrace.ui.server import BackgroundServer
 
+logger = logging.getLogger("embrace.ui")
 STATIC_DIR = Path(__file__).parent / "static"
 MAX_BODY_BYTES = 16 * 1024 * 1024
 
@@ -61,6 +63,15 @@ def _check_arity(fn: Callable[..., Any], n_inputs: int) -> None:
         raise InterfaceConfigError(
             f"{name}{signature} cannot be called with {n_inputs} positional argument(s), one per input "
             f"component: {exc}") from None
+
+
+def _concurrency_gate(concurrency_limit: int | None) -> threading.BoundedSemaphore | None:
+    """The semaphore that bounds concurrent calls of the function (None: no bound)."""
+    if concurrency_limit is None:
+        return None
+    if isinstance(concurrency_limit, bool) or not isinstance(concurrency_limit, int) or concurrency_limit < 1:
+        raise InterfaceConfigError(f"concurrency_limit must be an integer >= 1 or None, got {concurrency_limit!r}")
+    return threading.BoundedSemaphore(concurrency_limit)
 
 
 def _fill_default_labels(fn: Callable[..., Any], inputs: list[Component], outputs: list[Component]) -> None:
@@ -101,14 +112,12 @@ class Interface:
             raise InterfaceConfigError("Interface needs at least one output component (e.g. outputs='text')")
         _check_arity(fn, len(self.input_components))
         _fill_default_labels(fn, self.input_components, self.output_components)
-        if concurrency_limit is not None and (not isinstance(concurrency_limit, int) or concurrency_limit < 1):
-            raise InterfaceConfigError(f"concurrency_limit must be an integer >= 1 or None, got {concurrency_limit!r}")
         self.title = title
         self.description = description
         self.article = article
         self.submit_label = submit_label
         self.examples = self._check_examples(examples)
-        self._slots = threading.BoundedSemaphore(concurrency_limit) if concurrency_limit else None
+        self._slots = _concurrency_gate(concurrency_limit)
         self._server: BackgroundServer | None = None
         self.local_url: str | None = None
 
@@ -223,6 +232,7 @@ class Interface:
             except InputValidationError as exc:
                 return _error(422, str(exc))
             except Exception as exc:  # the user's function failed: report it, keep serving
+                logger.exception("the interface function failed on %r", payload["data"])
                 return _error(500, f"{type(exc).__name__}: {exc}")
             return JSONResponse({"data": data, "duration": time.perf_counter() - started})
 
@@ -233,16 +243,27 @@ class Interface:
         return app
 
     # ---- serving ---------------------------------------------------------------------------------------------------
+    def queue(self, default_concurrency_limit: int | None = 1, **_: Any) -> Interface:
+        """Gradio's ``demo.queue().launch()`` idiom: sets how many calls run at once (requests beyond it wait)
+        and returns the interface. Other Gradio queue options have no effect here."""
+        self._slots = _concurrency_gate(default_concurrency_limit)
+        return self
+
     def launch(self, server_name: str | None = None, server_port: int | None = None, *, block: bool = True,
-               quiet: bool = False) -> str:
+               quiet: bool = False, inbrowser: bool = False, share: bool = False) -> str:
         """Serve the page on ``http://server_name:server_port`` and return its URL.
 
         ``server_name``: the address to listen on (default ``127.0.0.1``, or ``$GRADIO_SERVER_NAME``; ``0.0.0.0``
         for every interface). ``server_port``: default ``$GRADIO_SERVER_PORT``, else the first free port from 7860;
         0 picks any free port. ``block=True`` serves until Ctrl-C; ``block=False`` returns at once and
-        :meth:`close` stops the server.
+        :meth:`close` stops the server. ``inbrowser=True`` opens the page in the default browser. Public share
+        links (``share=True``) are not offered: serve on ``0.0.0.0`` behind your own proxy or tunnel instead.
         """
         from embrace.ui.server import BackgroundServer
+
+        if share:
+            raise InterfaceConfigError("share=True (a public link through Gradio's relay) is not supported: use "
+                                       "launch(server_name='0.0.0.0') and your own proxy or tunnel")
 
         if self._server is not None and self._server.running:
             raise InterfaceConfigError(f"this Interface is already running at {self.local_url}: call close() first")
@@ -253,6 +274,10 @@ class Interface:
         self.local_url = server.url
         if not quiet:
             print(f"Running on {server.url}" + ("  (Ctrl-C to stop)" if block else ""), flush=True)
+        if inbrowser:
+            import webbrowser
+
+            webbrowser.open(server.url)
         if block:
             server.wait()
             self.close()
