@@ -73,6 +73,7 @@ _LAZY: dict[str, str] = {
     "default_data_collator": "embrace.training.collators",
     "get_scheduler": "embrace.training.schedules",
     "set_seed": "embrace.training.trainer",
+    "Accelerator": "embrace.training.accelerator",
     # parameter-efficient fine-tuning (LoRA, PEFT file format)
     "LoraConfig": "embrace.peft", "TaskType": "embrace.peft", "PeftConfig": "embrace.peft",
     "PeftModel": "embrace.peft", "PeftModelForCausalLM": "embrace.peft",

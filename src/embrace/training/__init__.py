@@ -26,6 +26,8 @@ _NAMES: dict[str, str] = {
     "DataCollatorForTokenClassification": "collators",
     "default_data_collator": "collators",
     "get_scheduler": "schedules",
+    "Accelerator": "accelerator",
+    "DistributedState": "distributed",
 }
 
 __all__ = sorted(_NAMES)
