@@ -54,3 +54,31 @@ def test_distilbert_sentiment_and_pairs(tmp_path):
     texts = ["I love it.", "This is a much longer sentence that I do not like at all.", "Meh"]
     assert_close(mine(texts, top_k=None), ref(texts, top_k=None))
     assert_close(mine({"text": "A", "text_pair": "B b"}), ref({"text": "A", "text_pair": "B b"}))
+
+
+def test_bart_mnli_zero_shot(tmp_path):
+    """The reference's default zero-shot model is BART-MNLI: BartForSequenceClassification pools at the last eos."""
+    import shutil
+
+    import torch
+    from tests.conftest import asset
+    from tests.pipelines.conftest import TOKENIZER_FILES
+    from transformers import BartConfig, BartForSequenceClassification
+
+    torch.manual_seed(22)
+    labels = {0: "contradiction", 1: "neutral", 2: "entailment"}
+    config = BartConfig(vocab_size=30522, d_model=32, encoder_layers=2, decoder_layers=2, encoder_attention_heads=4,
+                        decoder_attention_heads=4, encoder_ffn_dim=64, decoder_ffn_dim=64, max_position_embeddings=128,
+                        pad_token_id=0, bos_token_id=101, eos_token_id=102, decoder_start_token_id=102,
+                        id2label=labels, label2id={v: k for k, v in labels.items()})
+    BartForSequenceClassification(config).eval().save_pretrained(tmp_path)
+    for name in TOKENIZER_FILES:
+        if (asset("minilm") / name).exists():
+            shutil.copy(asset("minilm") / name, tmp_path / name)
+    ref = reference_pipeline("zero-shot-classification", tmp_path)
+    mine = ours("zero-shot-classification", tmp_path, batch_size=2)
+    text = "I have a problem with my iphone that needs to be resolved asap!!"
+    candidate_labels = ["urgent", "not urgent", "phone"]
+    assert_close(mine(text, candidate_labels=candidate_labels), ref(text, candidate_labels=candidate_labels))
+    assert_close(mine([text, "Short."], candidate_labels, multi_label=True),
+                 ref([text, "Short."], candidate_labels, multi_label=True))
