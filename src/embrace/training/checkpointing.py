@@ -51,6 +51,10 @@ def load_model_weights(model: nn.Module, folder: str | os.PathLike[str]) -> None
     """Load weights saved by ``save_model_weights`` into ``model`` in place (strict: every key must match)."""
     folder = Path(folder)
     plain = folder / PLAIN_WEIGHTS_NAME
+    if (folder / "adapter_config.json").exists() and hasattr(model, "load_adapter"):
+        # a PEFT model saves only its adapter; copy it into the live parameters (the optimizer keeps its references)
+        model.load_adapter(folder, adapter_name=model.active_adapter, is_trainable=True)  # type: ignore[operator]
+        return
     if hasattr(model, "load_checkpoint") and not plain.exists():
         from embrace.models.loading import find_weight_files
 
