@@ -149,6 +149,56 @@ def test_pipeline_form_sentence_similarity(tiny_server: tuple[str, Any], page: A
     assert "max_new_tokens" in page.inner_text("#pipeline-status")
 
 
+# task -> (form fields to fill, the request the form must send, how many rows the drawn result has)
+TASK_FORMS: dict[str, tuple[dict[str, str], dict[str, Any], str]] = {
+    "text-classification": ({"text": "What a lovely day"}, {"inputs": "What a lovely day", "parameters": {"top_k": None}},
+                            ".bar-row"),
+    "token-classification": ({"text": "Ada lives in Paris"}, {"inputs": "Ada lives in Paris"}, "table.entities tbody tr"),
+    "question-answering": ({"question": "Where does Ada live?", "context": "Ada lives in Paris with her cat."},
+                           {"inputs": {"question": "Where does Ada live?", "context": "Ada lives in Paris with her cat."}},
+                           ".result-text"),
+    "fill-mask": ({"text": "Paris is the [MASK] of France."}, {"inputs": "Paris is the [MASK] of France."}, ".bar-row"),
+    "zero-shot-classification": ({"text": "The match went to extra time", "labels": "sport, politics,cooking"},
+                                 {"inputs": "The match went to extra time",
+                                  "parameters": {"candidate_labels": ["sport", "politics", "cooking"]}}, ".bar-row"),
+}
+
+
+def test_pipeline_forms_for_every_task(page: Any, tmp_path_factory: pytest.TempPathFactory) -> None:
+    from tests.pipelines.conftest import TinyModels
+
+    tiny = TinyModels(tmp_path_factory.mktemp("playground_pipelines"))
+    folders = {"text-classification": "sequence3", "token-classification": "token", "question-answering": "qa",
+               "fill-mask": "mlm", "zero-shot-classification": "nli"}
+    url, _, stop = start_server([f"{task}={tiny[name]}" for task, name in folders.items()])
+    try:
+        page.goto(url + "/")
+        page.click("[data-tab=pipelines]")
+        page.wait_for_function("document.getElementById('pipeline-task').options.length === 5")
+        for task, (fields, request, drawn) in TASK_FORMS.items():
+            page.select_option("#pipeline-task", task)
+            assert page.input_value("#pipeline-model") == folders[task]
+            for name, value in fields.items():
+                page.fill(f"#field-{name}", value)
+            with page.expect_request(f"**/v1/pipelines/{task}") as sent:
+                page.click("#run-pipeline")
+            page.wait_for_function("document.getElementById('pipeline-status').textContent.startsWith('Done')")
+            assert json.loads(sent.value.post_data) == {**request, "model": folders[task]}, task
+            expected = httpx.post(f"{url}/v1/pipelines/{task}", json=request, timeout=60).json()
+            assert json.loads(page.text_content("#pipeline-raw")) == expected, task
+            rows = page.locator(f"#pipeline-output {drawn}")
+            if task == "question-answering":
+                assert rows.inner_text().startswith(expected["answer"])
+            elif task == "token-classification":
+                assert rows.count() == len(expected)
+            else:
+                labels = [r["label"] if "label" in r else r["token_str"] for r in expected] \
+                    if isinstance(expected, list) else expected["labels"]
+                assert rows.locator(".bar-label").all_inner_texts() == labels, task  # best first, as returned
+    finally:
+        stop()
+
+
 def test_api_key_prompt_then_chat(tiny_llama_dir: Path, page: Any) -> None:
     url, _, stop = start_server([f"chat={tiny_llama_dir}"], api_keys=("sekret",))
     try:
