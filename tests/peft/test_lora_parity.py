@@ -89,7 +89,7 @@ def _check_pair(ref, ours, inputs, tmp_path, ours_cls, ref_cls, folder, output="
 
     with safe_open(tmp_path / "from_ours" / "adapter_model.safetensors", "pt") as ours_file, \
             safe_open(tmp_path / "from_ref" / "adapter_model.safetensors", "pt") as ref_file:
-        ref_keys = {k for k in ref_file.keys() if not k.endswith("base_layer.weight")}  # PEFT's embedding copy
+        ref_keys = {k for k in ref_file if not k.endswith("base_layer.weight")}  # PEFT's embedding copy
         assert set(ours_file.keys()) == ref_keys
         assert ours_file.metadata() == {"format": "pt"}
 
