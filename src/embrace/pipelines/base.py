@@ -70,6 +70,11 @@ class Pipeline:
     def preprocess(self, *args: Any, **params: Any) -> list[dict[str, Any]]:
         raise NotImplementedError
 
+    def preprocess_group(self, items: list[Any], **params: Any) -> list[list[dict[str, Any]]]:
+        """``preprocess`` for a window of inputs; tasks whose inputs are plain texts override it to tokenize the
+        window in one batch call (see :meth:`tokenize_texts`)."""
+        return [self.preprocess(item, **params) for item in items]
+
     def _forward(self, *args: Any, **params: Any) -> dict[str, torch.Tensor]:
         outputs = self.model(**args[0])
         return {k: v for k, v in outputs.items() if isinstance(v, torch.Tensor)}
@@ -117,7 +122,7 @@ class Pipeline:
                 group = _take(items, window)
                 if not group:
                     return
-                chunks_per_item = [self.preprocess(item, **pre) for item in group]
+                chunks_per_item = self.preprocess_group(group, **pre)
                 outputs = self._forward_chunks([c for chunks in chunks_per_item for c in chunks], batch_size, fwd)
                 start = 0
                 for chunks in chunks_per_item:
@@ -186,6 +191,17 @@ class Pipeline:
             raise PipelineInputError(f"the {self.task} pipeline needs a tokenizer: pass tokenizer=...")
         encoded = self.tokenizer(*args, return_tensors="pt", **kwargs)
         return {k: v[0] if isinstance(v, torch.Tensor) else v for k, v in encoded.items()}
+
+    def tokenize_texts(self, texts: list[str], **kwargs: Any) -> list[list[dict[str, Any]]]:
+        """One tokenizer call for many texts -> one single-chunk list per text (1-D tensors), as ``tokenize`` gives.
+
+        Batch encoding skips the per-call setup and lets the tokenizer reuse its word cache across the window."""
+        if self.tokenizer is None:
+            raise PipelineInputError(f"the {self.task} pipeline needs a tokenizer: pass tokenizer=...")
+        encoded = self.tokenizer(texts, **kwargs)
+        keys = list(encoded.keys())
+        columns = [encoded[k] for k in keys]
+        return [[{k: torch.tensor(column[i]) for k, column in zip(keys, columns)}] for i in range(len(texts))]
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(task={self.task!r}, model={type(self.model).__name__}, device={self.device})"

@@ -39,6 +39,11 @@ class FeatureExtractionPipeline(Pipeline):
     def preprocess(self, item: Any, **tokenize_kwargs: Any) -> list[dict[str, Any]]:
         return [self.tokenize(check_text(item, self.task), **tokenize_kwargs)]
 
+    def preprocess_group(self, items: list[Any], **tokenize_kwargs: Any) -> list[list[dict[str, Any]]]:
+        if len(items) > 1 and "return_tensors" not in tokenize_kwargs:
+            return self.tokenize_texts([check_text(item, self.task) for item in items], **tokenize_kwargs)
+        return super().preprocess_group(items, **tokenize_kwargs)
+
     def _forward(self, batch: dict[str, torch.Tensor], **params: Any) -> dict[str, torch.Tensor]:
         out = self.model(**batch)
         hidden = out["last_hidden_state"] if "last_hidden_state" in out else out[0]

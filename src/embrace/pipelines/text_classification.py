@@ -55,6 +55,11 @@ class TextClassificationPipeline(Pipeline):
             return [result]
         return result
 
+    def preprocess_group(self, items: list[Any], **tokenizer_kwargs: Any) -> list[list[dict[str, Any]]]:
+        if len(items) > 1 and all(isinstance(item, str) for item in items):
+            return self.tokenize_texts([check_text(item, self.task) for item in items], **tokenizer_kwargs)
+        return super().preprocess_group(items, **tokenizer_kwargs)
+
     def preprocess(self, item: Any, **tokenizer_kwargs: Any) -> list[dict[str, Any]]:
         if isinstance(item, dict):
             if "text" not in item:
