@@ -117,9 +117,10 @@ class TranslationPipeline(Text2TextGenerationPipeline):
     task = "translation"
     return_name = "translation"
 
-    def _sanitize_parameters(self, src_lang: str | None = None, tgt_lang: str | None = None, **kwargs: Any,
+    def _sanitize_parameters(self, truncation: Any = None, prefix: str | None = None, src_lang: str | None = None,
+                             tgt_lang: str | None = None, **kwargs: Any,
                              ) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
-        pre, fwd, post = super()._sanitize_parameters(**kwargs)
+        pre, fwd, post = super()._sanitize_parameters(truncation=truncation, prefix=prefix, **kwargs)
         if src_lang is None and tgt_lang is None:
             parts = self.task_name.split("_")
             if len(parts) == 4 and parts[2] == "to":  # translation_xx_to_yy
