@@ -29,3 +29,7 @@ class UnknownModelTypeError(EmbraceError, ValueError):
 
 class CheckpointError(EmbraceError, ValueError):
     """A weights file is corrupt, truncated, or does not match the model (missing keys, shapes)."""
+
+
+class VocabularyMismatchError(EmbraceError, ValueError):
+    """Token ids outside the model's vocabulary: the tokenizer does not belong to the model."""
