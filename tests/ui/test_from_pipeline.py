@@ -10,7 +10,7 @@ import pytest
 from tests.pipelines.conftest import TinyModels, ours
 from tests.pipelines.test_text_generation import tiny_llama  # noqa: F401  (fixture)
 
-from embrace.ui import Interface, InterfaceConfigError, Label, Slider, Textbox
+from embrace.ui import InputValidationError, Interface, InterfaceConfigError, Label, Slider, Textbox
 from embrace.ui.components import JSON
 
 
@@ -69,13 +69,18 @@ def test_token_classification_entities_as_json(tiny_models: TinyModels) -> None:
     assert [e["word"] for e in entities] == [e["word"] for e in expected]
 
 
-def test_text_generation_prompt_and_token_budget(tiny_llama: Any) -> None:  # noqa: F811
+def test_text_generation_streams_then_equals_the_pipeline(tiny_llama: Any) -> None:  # noqa: F811
     pipe = ours("text-generation", tiny_llama)
     demo = Interface.from_pipeline(pipe)
-    assert isinstance(demo.input_components[1], Slider)
-    text = demo.predict(["Once upon a time", 5])[0]
-    assert text == pipe("Once upon a time", max_new_tokens=5)[0]["generated_text"]
-    assert text.startswith("Once upon a time")
+    assert isinstance(demo.input_components[1], Slider) and demo.streaming
+    steps = [outputs[0] for outputs in demo.stream(["Once upon a time", 8])]
+    expected = pipe("Once upon a time", max_new_tokens=8)[0]["generated_text"]
+    assert steps[-1] == expected and len(steps) >= 4  # a step per decoded piece, then the pipeline's own result
+    assert all(step.startswith("Once upon a time") for step in steps)
+    assert all(len(a) <= len(b) for a, b in zip(steps, steps[1:-1]))
+    assert demo.predict(["Once upon a time", 8]) == [expected]
+    with pytest.raises(InputValidationError):
+        list(demo.stream(["", 8]))  # the pipeline's own input check
 
 
 def test_not_a_pipeline() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import socket
 import threading
 import time
@@ -15,6 +16,7 @@ from embrace.ui import (
     JSON,
     Checkbox,
     Dropdown,
+    InputValidationError,
     Interface,
     InterfaceConfigError,
     Label,
@@ -200,6 +202,57 @@ def test_gradio_launch_idioms() -> None:
         demo.launch(share=True)
     with pytest.raises(InterfaceConfigError, match="concurrency_limit must be an integer"):
         Interface(str.upper, "text", "text", concurrency_limit=0)
+
+
+def read_events(url: str, data: list[object]) -> list[dict[str, object]]:
+    with httpx.stream("POST", url + "/api/stream", json={"data": data}, timeout=30) as response:
+        assert response.status_code == 200 and response.headers["content-type"].startswith("text/event-stream")
+        return [json.loads(line[5:]) for line in response.iter_lines() if line.startswith("data:")]
+
+
+def test_generator_function_streams_each_step() -> None:
+    def count(word: str, n: int) -> Iterator[str]:
+        if word == "boom":
+            raise InputValidationError("no explosions")
+        for i in range(1, n + 1):
+            if word == "fail" and i == 2:
+                raise RuntimeError("broke at step 2")
+            yield " ".join([word] * i)
+
+    with Interface(count, ["text", Slider(1, 5)], "text") as demo:
+        assert demo.streaming and demo.config()["stream"] is True
+        url = demo.launch(server_port=0, block=False, quiet=True)
+        events = read_events(url, ["la", 3])
+        assert [e["data"] for e in events[:-1]] == [["la"], ["la la"], ["la la la"]]
+        assert events[-1]["done"] is True
+        assert post(url, json={"data": ["la", 2]}).json()["data"] == ["la la"]  # predict: the last step
+        failed = read_events(url, ["fail", 3])
+        assert failed == [{"data": ["fail"]}, {"error": "RuntimeError: broke at step 2", "status": 500}]
+        rejected = httpx.post(url + "/api/stream", json={"data": ["la", 9]})  # checked before the stream starts
+        assert rejected.status_code == 422 and "outside the slider's range" in rejected.json()["error"]
+        assert read_events(url, ["boom", 1]) == [{"error": "no explosions", "status": 422}]
+        assert Interface(lambda s: s.upper(), "text", "text").stream(["x"]).__next__() == ["X"]  # plain fn: one step
+
+
+def test_stream_stops_the_generator_when_the_client_leaves() -> None:
+    closed = threading.Event()
+
+    def forever(word: str) -> Iterator[str]:
+        try:
+            while True:
+                time.sleep(0.01)
+                yield word
+        finally:
+            closed.set()
+
+    with Interface(forever, "text", "text") as demo:  # concurrency_limit=1: the slot must be given back
+        url = demo.launch(server_port=0, block=False, quiet=True)
+        with httpx.stream("POST", url + "/api/stream", json={"data": ["x"]}, timeout=30) as response:
+            lines = response.iter_lines()
+            assert next(line for line in lines if line.startswith("data:")) == 'data: {"data": ["x"]}'
+        assert closed.wait(10), "the generator was not closed after the client disconnected"
+        with httpx.stream("POST", url + "/api/stream", json={"data": ["y"]}, timeout=10) as response:
+            assert next(line for line in response.iter_lines() if line.startswith("data:")) == 'data: {"data": ["y"]}'
 
 
 def test_top_level_names() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -20,7 +21,13 @@ def classify(text: str, temperature: float, top: int, mood: str, upper: bool) ->
 
 
 @pytest.fixture(scope="module")
-def page() -> Iterator[Any]:
+def browser() -> Iterator[Any]:
+    with chromium() as instance:  # one Playwright per thread: every test here shares this browser
+        yield instance
+
+
+@pytest.fixture(scope="module")
+def page(browser: Any) -> Iterator[Any]:
     demo = Interface(
         classify,
         [Textbox(label="Text", lines=2), Number(value=1.0, label="Temperature", minimum=0.1), Slider(1, 5, 2),
@@ -28,10 +35,10 @@ def page() -> Iterator[Any]:
         [Label(label="Scores", num_top_classes=3), Textbox(label="Echo"), JSON(label="Info")],
         title="Word scores", examples=[["one two three four", 2.0, 4, "excited", True]])
     url = demo.launch(server_port=0, block=False, quiet=True)
-    with chromium() as browser:
-        tab = browser.new_page()
-        tab.goto(url)
-        yield tab
+    tab = browser.new_page()
+    tab.goto(url)
+    yield tab
+    tab.close()
     demo.close()
 
 
@@ -68,3 +75,28 @@ def test_example_row_fills_the_form_and_clear_resets(page: Any) -> None:
     page.click("#clear")
     assert page.input_value("#input-0") == "" and page.input_value("#input-2") == "2"
     assert page.inner_text("#output-0") == ""
+
+
+def spell(word: str) -> Iterator[str]:
+    for i in range(1, len(word) + 1):
+        time.sleep(0.05)
+        yield word[:i]
+
+
+def test_generator_function_output_grows_in_the_page(browser: Any) -> None:
+    with Interface(spell, "text", "text") as demo:
+        url = demo.launch(server_port=0, block=False, quiet=True)
+        tab = browser.new_page()
+        tab.goto(url)
+        tab.evaluate("""() => {
+          window.__seen = [];
+          new MutationObserver(() => window.__seen.push(document.getElementById('output-0').textContent))
+            .observe(document.getElementById('output-0'), {subtree: true, childList: true, characterData: true});
+        }""")
+        tab.fill("#input-0", "streaming")
+        tab.click("#submit")
+        tab.wait_for_function("document.getElementById('status').textContent.startsWith('Done')")
+        seen = list(dict.fromkeys(s for s in tab.evaluate("window.__seen") if s))
+        # every step drawn as it came (a loaded machine may merge a few steps into one read: at least 3 states)
+        assert seen[-1] == "streaming" and len(seen) >= 3, seen
+        assert all("streaming".startswith(s) for s in seen) and seen == sorted(seen, key=len)

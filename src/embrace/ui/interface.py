@@ -10,20 +10,18 @@ The page is a plain HTML form drawn from the components; its script posts ``{"da
     httpx.post(url + "/api/predict", json={"data": ["Ada", 3]}).json()   # {"data": ["Hello Ada!!!"], ...}
 
 Inputs are checked by their components (wrong type, out of range, not a choice -> HTTP 422 with a message naming
-the input); an exception in the function -> HTTP 500 with its type and message. The server is FastAPI + uvicorn,
-like ``embrace serve``.
+the input); an exception in the function -> HTTP 500 with its type and message. A generator function streams: the
+page redraws the outputs after each ``yield`` (``POST /api/stream``, Server-Sent Events). The routes live in
+:mod:`embrace.ui.app`; the server is FastAPI + uvicorn, like ``embrace serve``.
 """
 
 from __future__ import annotations
 
 import inspect
-import json
-import logging
 import os
 import threading
-import time
-from collections.abc import Callable, Sequence
-from pathlib import Path
+from collections.abc import Callable, Generator, Sequence
+from contextlib import nullcontext
 from typing import TYPE_CHECKING, Any
 
 from embrace.ui.components import Component, component_from
@@ -34,9 +32,6 @@ if TYPE_CHECKING:
 
     from embrace.ui.server import BackgroundServer
 
-logger = logging.getLogger("embrace.ui")
-STATIC_DIR = Path(__file__).parent / "static"
-MAX_BODY_BYTES = 16 * 1024 * 1024
 
 
 def _as_components(spec: Any, role: str) -> list[Component]:
@@ -176,13 +171,34 @@ class Interface:
                 raise TypeError(f"output {i + 1} ({component.describe()}): {exc}") from None
         return data
 
-    def predict(self, data: list[Any]) -> list[Any]:
-        """Run the interface once as the web API does: checked inputs -> ``fn`` -> JSON-ready outputs."""
+    @property
+    def streaming(self) -> bool:
+        """True when ``fn`` is a generator function: each value it yields updates the outputs."""
+        call = self.fn if inspect.isroutine(self.fn) else type(self.fn).__call__  # a callable object's method
+        return inspect.isgeneratorfunction(call)
+
+    def stream(self, data: list[Any]) -> Generator[list[Any], None, None]:
+        """The outputs after each step: one item for a plain function, one per ``yield`` for a generator function.
+        Inputs are checked before the first step; the concurrency slot is held until the last one."""
         args = self.preprocess(data)
-        if self._slots is None:
-            return self.postprocess(self.fn(*args))
-        with self._slots:
-            return self.postprocess(self.fn(*args))
+        with self._slots if self._slots is not None else nullcontext():
+            if not self.streaming:
+                yield self.postprocess(self.fn(*args))
+                return
+            produced = False
+            for value in self.fn(*args):
+                produced = True
+                yield self.postprocess(value)
+            if not produced:
+                raise TypeError("the generator function yielded nothing: yield at least one output value")
+
+    def predict(self, data: list[Any]) -> list[Any]:
+        """Run the interface once as the web API does: checked inputs -> ``fn`` -> JSON-ready outputs (for a
+        generator function, the outputs after its last ``yield``)."""
+        last: list[Any] = []
+        for last in self.stream(data):  # noqa: B007  (the last outputs are the result)
+            pass
+        return last
 
     # ---- the page and the API ------------------------------------------------------------------------------------
     def config(self) -> dict[str, Any]:
@@ -191,56 +207,14 @@ class Interface:
                 "submit_label": self.submit_label,
                 "inputs": [c.config() for c in self.input_components],
                 "outputs": [c.config() for c in self.output_components],
-                "examples": self.examples}
+                "examples": self.examples, "stream": self.streaming}
 
     def create_app(self) -> FastAPI:
-        """The FastAPI app: ``GET /`` (the page), ``GET /api/config``, ``POST /api/predict``, ``/static/*``."""
-        from fastapi import FastAPI
-        from fastapi.staticfiles import StaticFiles
-        from starlette.concurrency import run_in_threadpool
-        from starlette.requests import Request
-        from starlette.responses import HTMLResponse, JSONResponse, Response
+        """The FastAPI app: ``GET /`` (the page), ``GET /api/config``, ``POST /api/predict``, ``POST /api/stream``,
+        ``/static/*``."""
+        from embrace.ui.app import create_app
 
-        from embrace.ui.page import render_page
-
-        app = FastAPI(title=self.title or "embrace Interface", docs_url=None, redoc_url=None, openapi_url=None)
-        app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
-
-        # plain Starlette routes: the handlers take the request as it is (no FastAPI parameter inference)
-        async def page(request: Request) -> Response:
-            return HTMLResponse(render_page(self))
-
-        async def config(request: Request) -> Response:
-            return JSONResponse(self.config())
-
-        async def health(request: Request) -> Response:
-            return JSONResponse({"status": "ok"})
-
-        async def predict(request: Request) -> Response:
-            body = await request.body()
-            if len(body) > MAX_BODY_BYTES:
-                return _error(413, f"request body is {len(body)} bytes, the limit is {MAX_BODY_BYTES}")
-            try:
-                payload = json.loads(body)
-            except ValueError as exc:
-                return _error(400, f'request body is not valid JSON ({exc}); send {{"data": [...]}}')
-            if not isinstance(payload, dict) or "data" not in payload:
-                return _error(422, 'request body must be a JSON object {"data": [one value per input]}')
-            started = time.perf_counter()
-            try:
-                data = await run_in_threadpool(self.predict, payload["data"])
-            except InputValidationError as exc:
-                return _error(422, str(exc))
-            except Exception as exc:  # the user's function failed: report it, keep serving
-                logger.exception("the interface function failed on %r", payload["data"])
-                return _error(500, f"{type(exc).__name__}: {exc}")
-            return JSONResponse({"data": data, "duration": time.perf_counter() - started})
-
-        app.add_route("/", page, methods=["GET"])
-        app.add_route("/api/config", config, methods=["GET"])
-        app.add_route("/health", health, methods=["GET"])
-        app.add_route("/api/predict", predict, methods=["POST"])
-        return app
+        return create_app(self)
 
     # ---- serving ---------------------------------------------------------------------------------------------------
     def queue(self, default_concurrency_limit: int | None = 1, **_: Any) -> Interface:
@@ -314,8 +288,3 @@ class Interface:
         outs = ", ".join(map(repr, self.output_components))
         return f"Interface(fn={getattr(self.fn, '__name__', self.fn)!r}, inputs=[{ins}], outputs=[{outs}])"
 
-
-def _error(status: int, message: str) -> Any:
-    from starlette.responses import JSONResponse
-
-    return JSONResponse({"error": message}, status_code=status)

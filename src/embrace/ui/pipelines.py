@@ -8,7 +8,9 @@ becomes an :class:`InputValidationError`, so the page shows the pipeline's messa
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import inspect
+import threading
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from embrace.ui.components import JSON, Component, Label, Number, Slider, Textbox
@@ -69,8 +71,8 @@ def _parts(pipe: Any, task: str) -> Parts:
         return (similarity, [Textbox(label="Source sentence"), Textbox(label="Sentences to compare (one per line)",
                                                                        lines=5)], [Label(label="Similarity")], {})
     if task == "text-generation":
-        def generate(prompt: str, max_new_tokens: int) -> str:
-            return str(pipe(prompt, max_new_tokens=max_new_tokens)[0]["generated_text"])
+        def generate(prompt: str, max_new_tokens: int) -> Iterator[str]:
+            yield from _stream_generation(pipe, prompt, max_new_tokens)
         return (generate, [Textbox(label="Prompt", lines=4), Slider(1, 512, 64, step=1, label="Max new tokens")],
                 [Textbox(label="Generated text", lines=8)], {})
     if task in SEQ2SEQ_OUTPUT_KEYS:
@@ -84,23 +86,58 @@ def _parts(pipe: Any, task: str) -> Parts:
                                "yourself with Interface(fn, inputs, outputs)")
 
 
+def _stream_generation(pipe: Any, prompt: str, max_new_tokens: int) -> Iterator[str]:
+    """The prompt plus the text generated so far, after each new piece; last, exactly what the pipeline returns.
+    The pipeline runs in a thread feeding a ``TextIteratorStreamer``; its errors are raised here."""
+    from embrace.generation.streamers import TextIteratorStreamer
+
+    streamer = TextIteratorStreamer(pipe.tokenizer, skip_prompt=True, skip_special_tokens=True)
+    result: list[Any] = []
+    failure: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            result.append(pipe(prompt, max_new_tokens=max_new_tokens, streamer=streamer))
+        except BaseException as exc:  # re-raised in the consumer below
+            failure.append(exc)
+            streamer.text_queue.put(None)  # ends the iteration
+
+    worker = threading.Thread(target=run, name="embrace-ui-generate", daemon=True)
+    worker.start()
+    text = prompt
+    for piece in streamer:
+        text += piece
+        yield text
+    worker.join()
+    if failure:
+        raise failure[0]
+    yield str(result[0][0]["generated_text"])
+
+
 def pipeline_interface_parts(pipe: Any) -> Parts:
     """``(fn, inputs, outputs, interface_defaults)`` for ``pipe`` (an embrace ``Pipeline``)."""
     task = getattr(pipe, "task", None)
     if not task or not callable(pipe):
         raise InterfaceConfigError(f"Interface.from_pipeline needs an embrace pipeline (pipeline('task', ...)), "
                                    f"got {type(pipe).__name__}")
+    from embrace.pipelines.errors import PipelineInputError
+
     fn, inputs, outputs, defaults = _parts(pipe, task)
 
     def call(*args: Any) -> Any:
-        from embrace.pipelines.errors import PipelineInputError
-
         try:
             return fn(*args)
         except PipelineInputError as exc:
             raise InputValidationError(str(exc)) from None
 
-    call.__name__ = task.replace("-", "_")
+    def call_streaming(*args: Any) -> Iterator[Any]:
+        try:
+            yield from fn(*args)
+        except PipelineInputError as exc:
+            raise InputValidationError(str(exc)) from None
+
+    wrapped = call_streaming if inspect.isgeneratorfunction(fn) else call  # streaming functions stay generators
+    wrapped.__name__ = task.replace("-", "_")
     model_name = getattr(getattr(getattr(pipe, "model", None), "config", None), "_name_or_path", None)
     title = task.replace("-", " ").capitalize() + (f" · {model_name}" if model_name else "")
-    return call, inputs, outputs, {"title": title, **defaults}
+    return wrapped, inputs, outputs, {"title": title, **defaults}

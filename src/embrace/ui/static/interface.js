@@ -87,6 +87,24 @@
     status.classList.toggle("error", Boolean(isError));
   }
 
+  // The events of a Server-Sent Events response (api/stream), parsed from JSON
+  async function* sseEvents(response) {
+    const reader = response.body.getReader();
+    const decoder = new TextDecoder();
+    let buffer = "";
+    for (;;) {
+      const {value, done} = await reader.read();
+      buffer += decoder.decode(value || new Uint8Array(), {stream: !done});
+      const blocks = buffer.split(/\r?\n\r?\n/);
+      buffer = done ? "" : blocks.pop();
+      for (const block of blocks) {
+        const data = block.split(/\r?\n/).filter((l) => l.startsWith("data:")).map((l) => l.slice(5).trimStart());
+        if (data.length) yield JSON.parse(data.join("\n"));
+      }
+      if (done) return;
+    }
+  }
+
   async function run(event) {
     if (event) event.preventDefault();
     let data;
@@ -95,13 +113,26 @@
     document.body.classList.add("busy");
     showStatus("Running…", false);
     try {
-      const response = await fetch("api/predict", {
+      // a generator function streams: its outputs are redrawn after every step
+      const response = await fetch(config.stream ? "api/stream" : "api/predict", {
         method: "POST", headers: {"Content-Type": "application/json"}, body: JSON.stringify({data}),
       });
-      const body = await response.json().catch(() => ({error: "HTTP " + response.status}));
-      if (!response.ok) { showStatus(body.error || "HTTP " + response.status, true); return; }
-      config.outputs.forEach((c, i) => drawOutput(c, i, body.data[i]));
-      showStatus("Done in " + body.duration.toFixed(2) + " s", false);
+      if (!response.ok) {
+        const body = await response.json().catch(() => ({error: "HTTP " + response.status}));
+        showStatus(body.error || "HTTP " + response.status, true);
+        return;
+      }
+      if (!config.stream) {
+        const body = await response.json();
+        config.outputs.forEach((c, i) => drawOutput(c, i, body.data[i]));
+        showStatus("Done in " + body.duration.toFixed(2) + " s", false);
+        return;
+      }
+      for await (const step of sseEvents(response)) {
+        if (step.error) { showStatus(step.error, true); return; }
+        if (step.data) config.outputs.forEach((c, i) => drawOutput(c, i, step.data[i]));
+        if (step.done) showStatus("Done in " + step.duration.toFixed(2) + " s", false);
+      }
     } catch (err) {
       showStatus("Request failed: " + err.message, true);
     } finally {
