@@ -86,3 +86,18 @@ def test_text_generation_streams_then_equals_the_pipeline(tiny_llama: Any) -> No
 def test_not_a_pipeline() -> None:
     with pytest.raises(InterfaceConfigError, match="needs an embrace pipeline"):
         Interface.from_pipeline(lambda x: x)
+
+
+def test_real_minilm_sentence_similarity() -> None:
+    from tests.conftest import asset
+
+    from embrace.pipelines import pipeline
+
+    pipe = pipeline("sentence-similarity", model=str(asset("minilm")))
+    demo = Interface.from_pipeline(pipe)
+    label = demo.predict(["A man is eating food.", "A man is eating a piece of bread.\n\nThe girl is carrying a baby."])[0]
+    expected = pipe({"source_sentence": "A man is eating food.",
+                     "sentences": ["A man is eating a piece of bread.", "The girl is carrying a baby."]})
+    assert label["label"] == "A man is eating a piece of bread."  # blank lines are skipped
+    assert [c["confidence"] for c in label["confidences"]] == pytest.approx(sorted(expected, reverse=True), abs=1e-6)
+    assert label["confidences"][0]["confidence"] > 0.6 > label["confidences"][1]["confidence"]
