@@ -134,7 +134,8 @@ class _AutoModel:
 
 
 _LOAD_ARGS = {"dtype", "torch_dtype", "device", "device_map", "revision", "cache_dir", "token", "local_files_only",
-              "low_cpu_mem_usage", "trust_remote_code", "use_safetensors", "gguf_file", "attn_implementation"}
+              "low_cpu_mem_usage", "trust_remote_code", "use_safetensors", "gguf_file", "attn_implementation",
+              "quantization", "quantization_config"}
 
 
 class AutoModel(_AutoModel):

@@ -89,6 +89,7 @@ class CausalLMBase(PreTrainedModel):
     """
 
     learned_positions: ClassVar[bool] = False
+    quantization: str | None = None   # "int8"/"bf16" once :meth:`quantize` ran
 
     def get_output_embeddings(self) -> torch.nn.Module:
         head = self.get_submodule("lm_head")
@@ -121,20 +122,38 @@ class CausalLMBase(PreTrainedModel):
 
     @classmethod
     def from_pretrained(cls: type[_ModelT], path_or_repo_id: str | os.PathLike[str], **kwargs: Any) -> _ModelT:
-        """As :meth:`PreTrainedModel.from_pretrained`, plus ``generation_config.json`` and ``gguf_file=``."""
+        """As :meth:`PreTrainedModel.from_pretrained`, plus ``generation_config.json``, ``gguf_file=`` and
+        ``quantization="int8"|"bf16"`` (or a reference-style ``quantization_config``; see :meth:`quantize`)."""
+        quantization = kwargs.pop("quantization", None) or kwargs.pop("quantization_config", None)
         gguf_file = kwargs.pop("gguf_file", None)
         if gguf_file is not None:
             from embrace.models.gguf_loading import causal_lm_from_gguf
 
-            return causal_lm_from_gguf(cls, path_or_repo_id, gguf_file, **kwargs)
-        hub = {k: kwargs[k] for k in ("revision", "cache_dir", "token", "local_files_only") if k in kwargs}
-        model = super().from_pretrained(path_or_repo_id, **kwargs)
-        from embrace.generation.config import GenerationConfig
+            model = causal_lm_from_gguf(cls, path_or_repo_id, gguf_file, **kwargs)
+        else:
+            hub = {k: kwargs[k] for k in ("revision", "cache_dir", "token", "local_files_only") if k in kwargs}
+            model = super().from_pretrained(path_or_repo_id, **kwargs)
+            from embrace.generation.config import GenerationConfig
 
-        model.generation_config = GenerationConfig.from_pretrained_or_model(path_or_repo_id, model.config, **hub)
-        return model
+            model.generation_config = GenerationConfig.from_pretrained_or_model(path_or_repo_id, model.config,
+                                                                                **hub)
+        return model.quantize(quantization) if quantization is not None else model
+
+    def quantize(self: _ModelT, quantization: Any = "int8", *, skip: tuple[str, ...] = ()) -> _ModelT:
+        """Swap the linear layers for weight-only ``"int8"`` or ``"bf16"`` ones in place (faster CPU decoding);
+        returns the model. ``skip``: regexes of module names to keep in float. See
+        :mod:`embrace.models.quantization`."""
+        from embrace.models.quantization import quantize_model
+
+        quantize_model(self, quantization, skip=skip)
+        return self
 
     def save_pretrained(self, save_directory: str | os.PathLike[str], **kwargs: Any) -> None:
+        if self.quantization is not None:
+            from embrace.models.quantization import QuantizationError
+
+            raise QuantizationError(f"this model was quantised ({self.quantization}) and cannot be saved in the "
+                                    "reference format; save the float model and pass quantization= when loading")
         super().save_pretrained(save_directory, **kwargs)
         gen = self.__dict__.get("_generation_config")
         if gen is not None:
