@@ -148,6 +148,19 @@ class SinusoidalPositionalEmbedding(nn.Module):
         return F.embedding(positions, self.weight)
 
 
+class VocabularyMismatchError(EmbraceError, ValueError):
+    """Token ids outside the model's embedding table: the tokenizer does not belong to this model."""
+
+
+def check_vocabulary(input_ids: torch.Tensor, vocab_size: int) -> None:
+    """Raise :class:`VocabularyMismatchError` when an id is negative or >= ``vocab_size``."""
+    if input_ids.numel() and (int(input_ids.max()) >= vocab_size or int(input_ids.min()) < 0):
+        raise VocabularyMismatchError(
+            f"token id {int(input_ids.max())} (min {int(input_ids.min())}) is outside this model's vocabulary of "
+            f"{vocab_size}: the tokenizer and the model do not match (compare len(tokenizer) with "
+            "config.vocab_size), or labels with -100 were passed as input ids")
+
+
 # ---- layers ---------------------------------------------------------------------------------------------------------
 class BartAttention(nn.Module):
     """Multi-head attention with biased q/k/v/out projections; self-attention (cached through ``cache.update``) or
@@ -279,6 +292,8 @@ class _BartStack(nn.Module):
             assert input_ids is not None
             if input_ids.dim() != 2:
                 raise ValueError(f"input_ids must have shape (batch, seq_len), got {tuple(input_ids.shape)}")
+            if past == 0:  # user-given ids (later decoder steps feed back the model's own predictions)
+                check_vocabulary(input_ids, self.embed_tokens.num_embeddings)
             hidden = self.embed_tokens(input_ids) * self.embed_scale
         else:
             hidden = inputs_embeds * self.embed_scale if scale_given else inputs_embeds
