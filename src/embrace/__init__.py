@@ -34,6 +34,15 @@ _LAZY: dict[str, str] = {
     "LogitsProcessor": "embrace.generation.logits", "LogitsProcessorList": "embrace.generation.logits",
     "StoppingCriteria": "embrace.generation.stopping", "StoppingCriteriaList": "embrace.generation.stopping",
     "TextStreamer": "embrace.generation.streamers", "TextIteratorStreamer": "embrace.generation.streamers",
+    # BART-shaped encoder-decoders (BART, mBART, Marian, Pegasus) and their tokenizers
+    "BartConfig": "embrace.models.bart", "BartModel": "embrace.models.bart",
+    "BartForConditionalGeneration": "embrace.models.bart", "BartForSequenceClassification": "embrace.models.bart",
+    "MBartConfig": "embrace.models.bart_variants", "MBartForConditionalGeneration": "embrace.models.bart_variants",
+    "MarianConfig": "embrace.models.bart_variants", "MarianMTModel": "embrace.models.bart_variants",
+    "PegasusConfig": "embrace.models.bart_variants",
+    "PegasusForConditionalGeneration": "embrace.models.bart_variants",
+    "MarianTokenizer": "embrace.tokenizers.marian", "MBartTokenizer": "embrace.tokenizers.mbart",
+    "MBart50Tokenizer": "embrace.tokenizers.mbart",
     # tokenizers
     "AutoTokenizer": "embrace.tokenization",
     "PreTrainedTokenizer": "embrace.tokenization",
