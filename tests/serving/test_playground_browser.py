@@ -4,6 +4,7 @@ chat streams tokens into the page as they arrive, embeddings similarity, a pipel
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -217,5 +218,40 @@ def test_api_key_prompt_then_chat(tiny_llama_dir: Path, page: Any) -> None:
         page.fill("#max-tokens", "8")
         reply = send(page, "Hi")
         assert reply == greedy_reply(url, [{"role": "user", "content": "Hi"}], 8, Authorization="Bearer sekret")
+    finally:
+        stop()
+
+
+@pytest.mark.slow
+def test_stop_cancels_a_real_smollm2_stream(page: Any) -> None:
+    from tests.conftest import asset
+
+    url, _, stop = start_server([f"chat={asset('smollm2_gguf')}"], max_num_seqs=2, max_model_len=1024)
+    try:
+        open_playground(page, url)
+        page.fill("#max-tokens", "600")
+        page.fill("#prompt", "Write a long story about a dragon who learns to paint.")
+        page.press("#prompt", "Enter")
+        page.wait_for_function("document.querySelector('#messages .message.assistant .content').textContent.length > 15",
+                               timeout=120_000)
+        page.click("#stop")
+        page.wait_for_function("!document.getElementById('send').disabled")
+        assert "finish: stopped" in page.inner_text("#chat-stats")
+        partial = page.text_content("#messages .message.assistant .content")
+        assert partial and "Error" not in partial
+        # the server saw the disconnect: the sequence was cancelled and its KV slot given back
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            metrics = httpx.get(url + "/metrics").text
+            if 'embrace_sequences_finished_total{reason="cancelled"} 1' in metrics:
+                break
+            time.sleep(0.2)
+        assert 'embrace_sequences_finished_total{reason="cancelled"} 1' in metrics
+        assert "embrace_running_sequences 0" in metrics and "embrace_kv_slots_in_use 0" in metrics
+        # the stopped reply stays in the conversation
+        with page.expect_request("**/v1/chat/completions") as sent:
+            page.fill("#max-tokens", "5")
+            send(page, "Thanks")
+        assert json.loads(sent.value.post_data)["messages"][1] == {"role": "assistant", "content": partial}
     finally:
         stop()

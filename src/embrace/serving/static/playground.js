@@ -196,11 +196,14 @@
       state.controller = null;
       chatBusy(false);
     }
-    const seconds = (performance.now() - started) / 1000;
+    const ended = performance.now();
     const tokens = usage ? usage.completion_tokens : pieces;
     const parts = [tokens + " tokens"];
     if (firstToken !== null) parts.push("first token " + Math.round(firstToken - started) + " ms");
-    if (firstToken !== null && seconds > 0) parts.push((tokens / seconds).toFixed(1) + " tokens/s");
+    // decoding speed: the tokens after the first over the time after it
+    if (firstToken !== null && tokens > 1 && ended > firstToken) {
+      parts.push(((tokens - 1) / ((ended - firstToken) / 1000)).toFixed(1) + " tokens/s");
+    }
     if (finish) parts.push("finish: " + finish);
     $("chat-stats").textContent = parts.join(" · ");
   }
