@@ -14,6 +14,7 @@ _COMMAND_MODULES = [
     "embrace.commands.chat",
     "embrace.commands.env",
     "embrace.commands.hub",
+    "embrace.commands.train",
     "embrace.commands.serve",
 ]
 
