@@ -73,7 +73,8 @@ def test_chat_streams_tokens_and_keeps_the_conversation(tiny_server: tuple[str, 
     with page.expect_request("**/v1/chat/completions") as first_request:
         reply = send(page, "Hello there")
     sent = json.loads(first_request.value.post_data)
-    assert sent["stream"] is True and sent["temperature"] == 0 and sent["max_tokens"] == 40
+    assert sent["stream"] is True and sent["temperature"] == 0 and sent["max_tokens"] == 40 and sent["top_p"] == 1
+    assert "seed" not in sent  # left empty: random
     assert sent["messages"] == [{"role": "system", "content": "Answer briefly."},
                                 {"role": "user", "content": "Hello there"}]
 
@@ -96,6 +97,18 @@ def test_chat_streams_tokens_and_keeps_the_conversation(tiny_server: tuple[str, 
 
     page.click("#clear-chat")
     assert page.locator("#messages .message").count() == 0
+
+    # seeded sampling from the page is reproducible and equals the API's answer for the same seed
+    page.eval_on_selector("#temperature", SET_RANGE, "1")
+    page.eval_on_selector("#top-p", SET_RANGE, "0.9")
+    page.fill("#seed", "7")
+    with page.expect_request("**/v1/chat/completions") as seeded:
+        sampled = send(page, "Tell me more")
+    body = json.loads(seeded.value.post_data)
+    assert body["seed"] == 7 and body["top_p"] == 0.9 and body["temperature"] == 1
+    api = httpx.post(url + "/v1/chat/completions", timeout=60, json={
+        "messages": body["messages"], "max_tokens": 40, "temperature": 1, "top_p": 0.9, "seed": 7}).json()
+    assert sampled == api["choices"][0]["message"]["content"]
 
 
 def test_embeddings_similarity_matrix(tiny_server: tuple[str, Any], page: Any) -> None:

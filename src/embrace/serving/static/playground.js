@@ -118,6 +118,7 @@
   const messages = $("messages");
   const temperature = $("temperature");
   temperature.addEventListener("input", () => { $("temperature-value").textContent = temperature.value; });
+  $("top-p").addEventListener("input", () => { $("top-p-value").textContent = $("top-p").value; });
 
   function addMessage(role, text) {
     const empty = messages.querySelector(".empty");
@@ -154,8 +155,10 @@
       stream: true,
       stream_options: {include_usage: true},
       temperature: Number(temperature.value),
+      top_p: Number($("top-p").value),
       max_tokens: Math.max(1, Math.floor(Number($("max-tokens").value) || 256)),
     };
+    if ($("seed").value.trim() !== "") body.seed = Math.floor(Number($("seed").value));  // reproducible sampling
     const bubble = addMessage("assistant", "");
     const content = bubble.querySelector(".content");
     bubble.classList.add("streaming");
