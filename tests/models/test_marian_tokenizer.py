@@ -153,3 +153,36 @@ def test_bad_folders_give_clear_errors(folders: tuple[Path, Any], tmp_path: Path
     ours = MarianTokenizer.from_pretrained(saved)
     with pytest.raises(TokenizerError):
         ours(123)
+
+
+def test_translation_pipeline_with_a_marian_model(folders: tuple[Path, Any], tmp_path: Path) -> None:
+    """tokenizer + MarianMTModel + generate + decode end to end, against the same steps in the reference."""
+    import shutil
+
+    import torch
+    import transformers
+    from tests.models.bart_family import COMMON, perturb
+
+    from embrace.pipelines import pipeline
+
+    saved, reference_tokenizer = folders
+    shutil.copytree(saved, tmp_path, dirs_exist_ok=True)
+    pad, eos = reference_tokenizer.pad_token_id, reference_tokenizer.eos_token_id
+    separate = reference_tokenizer.separate_vocabs
+    config = transformers.MarianConfig(**{**COMMON, "vocab_size": reference_tokenizer.vocab_size}, pad_token_id=pad,
+                                       eos_token_id=eos, forced_eos_token_id=eos, decoder_start_token_id=pad,
+                                       share_encoder_decoder_embeddings=not separate,
+                                       decoder_vocab_size=(max(len(reference_tokenizer.target_encoder), pad + 1)
+                                                           if separate else None))
+    torch.manual_seed(0)
+    reference = transformers.MarianMTModel(config).eval()
+    perturb(reference)
+    reference.save_pretrained(tmp_path)
+    texts = ["Hello world, the fox!", "Numbers like 42 appear."]
+    inputs = reference_tokenizer(texts, padding=True, return_tensors="pt")
+    with torch.no_grad():
+        ids = reference.generate(**inputs, num_beams=2, max_new_tokens=12)
+    expected = reference_tokenizer.batch_decode(ids, skip_special_tokens=True)
+    translator = pipeline("translation", model=str(tmp_path))
+    got = translator(texts, num_beams=2, max_new_tokens=12)
+    assert [r["translation_text"] for r in got] == expected

@@ -108,10 +108,12 @@ class MarianTokenizer:
         self.extra_config = {k: v for k, v in kwargs.items() if _jsonable(v)}
         self._spm_bytes: list[bytes] = []
         self._pieces: list[Tokenizer] = []
+        self._spm_pieces: list[list[str]] = []
         for path in (source_spm, target_spm):
             data, spm = _read_spm(Path(path))
             self._spm_bytes.append(data)
             self._pieces.append(spm_piece_pipeline(spm))
+            self._spm_pieces.append([p.piece for p in spm.pieces])
         self._target_mode = False
         specials = sorted(self.all_special_tokens, key=len, reverse=True)
         self._special_split = re.compile("(" + "|".join(re.escape(t) for t in specials) + ")")
@@ -170,12 +172,24 @@ class MarianTokenizer:
     def convert_ids_to_tokens(self, ids: int | Sequence[int], skip_special_tokens: bool = False) -> Any:
         """Ids -> pieces of the target vocabulary; the special tokens' (source) ids come first, as the reference
         registers them as added tokens."""
+        return self._ids_to_tokens(ids, skip_special_tokens, use_source_spm=False)
+
+    def _ids_to_tokens(self, ids: int | Sequence[int], skip_special_tokens: bool, use_source_spm: bool) -> Any:
+        """Special tokens' (source) ids first, then the target vocabulary; an id in neither is read as a piece id
+        of a SentencePiece model (as the reference falls back), else ``<unk>``."""
         specials = {self.encoder[t]: t for t in self.all_special_tokens if t in self.encoder}
+        fallback = self._spm_pieces[0 if use_source_spm else 1]
+
+        def token(i: int) -> str:
+            found = specials.get(i) or self.decoder.get(i)
+            if found is None:
+                found = fallback[i] if 0 <= i < len(fallback) and fallback[i] else self.unk_token
+            return found
+
         if isinstance(ids, int):
-            return specials.get(ids) or self.decoder.get(ids, self.unk_token)
+            return token(ids)
         skipped = set(specials) if skip_special_tokens else set()
-        return [specials.get(int(i)) or self.decoder.get(int(i), self.unk_token) for i in ids
-                if int(i) not in skipped]
+        return [token(int(i)) for i in ids if int(i) not in skipped]
 
     # ---- encoding -----------------------------------------------------------------------------------------------
     @contextlib.contextmanager
@@ -291,11 +305,15 @@ class MarianTokenizer:
         out += _join_pieces(run)
         return out.replace(SPIECE_UNDERLINE, " ").strip()
 
-    def decode(self, token_ids: Any, skip_special_tokens: bool = False, **_: Any) -> str:
+    def decode(self, token_ids: Any, skip_special_tokens: bool = False, use_source_tokenizer: bool | None = None,
+               **_: Any) -> str:
+        """Ids -> text. ``use_source_tokenizer`` (default: True unless the vocabularies are separate) picks the
+        SentencePiece model whose pieces stand in for ids missing from the vocabulary."""
         ids = token_ids.tolist() if hasattr(token_ids, "tolist") else token_ids
         if isinstance(ids, int):
             ids = [ids]
-        return self.convert_tokens_to_string(self.convert_ids_to_tokens(list(ids), skip_special_tokens))
+        use_source = not self.separate_vocabs if use_source_tokenizer is None else use_source_tokenizer
+        return self.convert_tokens_to_string(self._ids_to_tokens(list(ids), skip_special_tokens, use_source))
 
     def batch_decode(self, sequences: Any, skip_special_tokens: bool = False, **kwargs: Any) -> list[str]:
         rows = sequences.tolist() if hasattr(sequences, "tolist") else sequences
