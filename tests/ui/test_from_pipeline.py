@@ -8,6 +8,7 @@ from typing import Any
 import httpx
 import pytest
 from tests.pipelines.conftest import TinyModels, ours
+from tests.pipelines.test_text2text import tiny_t5  # noqa: F401  (fixture)
 from tests.pipelines.test_text_generation import tiny_llama  # noqa: F401  (fixture)
 
 from embrace.ui import InputValidationError, Interface, InterfaceConfigError, Label, Slider, Textbox
@@ -81,6 +82,15 @@ def test_text_generation_streams_then_equals_the_pipeline(tiny_llama: Any) -> No
     assert demo.predict(["Once upon a time", 8]) == [expected]
     with pytest.raises(InputValidationError):
         list(demo.stream(["", 8]))  # the pipeline's own input check
+
+
+def test_summarization_text_form(tiny_t5: Any) -> None:  # noqa: F811
+    pipe = ours("summarization", tiny_t5)
+    demo = Interface.from_pipeline(pipe)
+    assert [c.label for c in demo.input_components] == ["Text", "Max new tokens"]
+    assert demo.output_components[0].label == "Summary"
+    text = "The tower is 324 metres tall, about the same height as an 81-storey building."
+    assert demo.predict([text, 6]) == [pipe(text, max_new_tokens=6)[0]["summary_text"]]
 
 
 def test_not_a_pipeline() -> None:
