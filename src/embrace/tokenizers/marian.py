@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from embrace.io import atomic_write_text, atomic_writer
+from embrace.tokenization import _jsonable
 from embrace.tokenizers.batch_encoding import BatchEncoding
 from embrace.tokenizers.errors import InvalidTokenizerFileError, TokenizerError, TokenizerInputError
 from embrace.tokenizers.sentencepiece_model import SentencePieceModel, parse_sentencepiece_model
@@ -394,14 +395,6 @@ def _join_pieces(pieces: list[str]) -> str:
     """SentencePiece's ``decode_pieces``: concatenate, ``\u2581`` -> space, drop the leading dummy-prefix space."""
     text = "".join(pieces).replace(SPIECE_UNDERLINE, " ")
     return text[1:] if text.startswith(" ") else text
-
-
-def _jsonable(value: Any) -> bool:
-    try:
-        json.dumps(value)
-    except (TypeError, ValueError):
-        return False
-    return True
 
 
 def is_marian_folder(find: Any) -> bool:
