@@ -154,6 +154,17 @@ class PeftModel(nn.Module):
                 saved.base_model_name_or_path = _name_or_path(self.get_base_model())
             saved.save_pretrained(target)
 
+    def push_to_hub(self, repo_id: str, **kwargs: Any) -> Any:
+        """Upload the adapter files (not the base model) to a hub repo as one commit."""
+        import tempfile
+
+        from embrace.hub import push_folder_to_hub
+
+        selected = kwargs.pop("selected_adapters", None)
+        with tempfile.TemporaryDirectory() as tmp:
+            self.save_pretrained(tmp, selected_adapters=selected)
+            return push_folder_to_hub(tmp, repo_id, **kwargs)
+
     @classmethod
     def from_pretrained(cls: type[_PeftT], model: nn.Module, model_id: str | os.PathLike[str],
                         adapter_name: str = "default", is_trainable: bool = False, config: PeftConfig | None = None,
