@@ -25,6 +25,7 @@ from embrace.ui import (
     Slider,
     Textbox,
 )
+from embrace.ui.page import render_page
 
 
 def greet(name: str, times: int, shout: bool, punctuation: str) -> tuple[str, dict[str, float], dict[str, object]]:
@@ -160,6 +161,13 @@ def test_configuration_errors() -> None:
         Interface(lambda a, b: a, ["text", "number"], "text", examples=[["a", 1], ["b", "x"]])
     with pytest.raises(InterfaceConfigError, match="needs a function"):
         Interface("not callable", "text", "text")  # type: ignore[arg-type]
+
+
+def test_no_inputs() -> None:
+    demo = Interface(lambda: 42, None, "number")
+    assert demo.predict([]) == [42.0]
+    page = render_page(demo)
+    assert 'id="input-0"' not in page and 'id="output-0"' in page
 
 
 def test_examples_for_one_input_and_output_count() -> None:
