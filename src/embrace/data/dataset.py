@@ -262,6 +262,14 @@ class Dataset:
 
         pq.write_table(self.to_arrow(), os.fspath(path))
 
+    def push_to_hub(self, repo_id: str, **kwargs: Any) -> Any:
+        """Upload as parquet shards (``data/<split>-0000i-of-0000N.parquet``) to a hub dataset repo; returns the
+        ``CommitInfo``. Options: ``split``, ``config_name``, ``private``, ``token``, ``revision``, ``create_pr``,
+        ``max_shard_size``, ``num_shards``, ``commit_message`` (see ``embrace.data.hub_push``)."""
+        from embrace.data.hub_push import push_dataset_to_hub
+
+        return push_dataset_to_hub(self, repo_id, **kwargs)
+
     def to_csv(self, path: str | os.PathLike[str], index: bool = False, **kwargs: Any) -> None:
         self.to_pandas().to_csv(os.fspath(path), index=index, **kwargs)
 

@@ -121,6 +121,13 @@ class DatasetDict(dict[str, Dataset]):
     def cleanup_cache_files(self) -> dict[str, int]:
         return {name: ds.cleanup_cache_files() for name, ds in self.items()}
 
+    def push_to_hub(self, repo_id: str, **kwargs: Any) -> Any:
+        """Upload every split as parquet shards to a hub dataset repo in one commit (see ``Dataset.push_to_hub``;
+        ``num_shards`` is a ``{split: n}`` dict here)."""
+        from embrace.data.hub_push import push_splits_to_hub
+
+        return push_splits_to_hub(dict(self), repo_id, **kwargs)
+
     def save_to_disk(self, dataset_dict_path: str | os.PathLike[str], num_shards: dict[str, int] | None = None,
                      **_: Any) -> None:
         from embrace.data.disk import save_dataset_dict

@@ -122,12 +122,13 @@ def _load_report(path: str) -> BadRows:
 
 def _hub_snapshot(repo_id: str, revision: str | None, cache_dir: str | None, token: Any) -> str:
     """The local snapshot folder of a hub dataset repo: from the HF cache, else downloaded by the hub client."""
-    from embrace.hub.cache import cached_repo_path, resolve_commit
+    from embrace.hub.cache import cached_repo_path, is_commit_hash, resolve_commit
     from embrace.hub.constants import is_offline
 
     repo_path = cached_repo_path(repo_id, "dataset", cache_dir)
     commit = resolve_commit(repo_path, revision)
-    if commit is not None and (repo_path / "snapshots" / commit).is_dir():
+    # a cached branch is re-checked online (snapshot_download falls back to the cache if the hub is unreachable)
+    if commit is not None and (repo_path / "snapshots" / commit).is_dir() and (is_offline() or is_commit_hash(revision)):
         return str(repo_path / "snapshots" / commit)
     if is_offline():
         raise DatasetNotFoundError(f"Dataset repo {repo_id!r} is not in the HF cache and HF_HUB_OFFLINE=1 forbids "
