@@ -263,5 +263,25 @@ def test_stream_stops_the_generator_when_the_client_leaves() -> None:
             assert next(line for line in response.iter_lines() if line.startswith("data:")) == 'data: {"data": ["y"]}'
 
 
+def test_a_gradio_snippet_runs_after_changing_the_import() -> None:
+    import embrace.ui as gr
+
+    def moods(text: str, threshold: float) -> tuple[dict[str, float], dict[str, object]]:
+        happy = min(1.0, text.count("!") / 3)
+        return {"happy": happy, "calm": 1 - happy}, {"excited": happy > threshold, "length": len(text)}
+
+    demo = gr.Interface(
+        fn=moods,
+        inputs=[gr.Textbox(lines=2, placeholder="Say something"), gr.Slider(0, 1, value=0.5, step=0.1, label="Threshold")],
+        outputs=[gr.Label(num_top_classes=2), "json"],
+        examples=[["Wow!!", 0.5]], title="Moods", description="How excited is the text?")
+    url = demo.queue().launch(server_name="127.0.0.1", server_port=0, prevent_thread_lock=True)
+    try:
+        label, info = post(url, json={"data": ["Yes!!!", 0.5]}).json()["data"]
+        assert label["label"] == "happy" and info == {"excited": True, "length": 6}
+    finally:
+        demo.close()
+
+
 def test_top_level_names() -> None:
     assert embrace.Interface is Interface and embrace.Textbox is Textbox and embrace.Label is Label

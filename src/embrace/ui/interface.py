@@ -224,17 +224,21 @@ class Interface:
         return self
 
     def launch(self, server_name: str | None = None, server_port: int | None = None, *, block: bool = True,
-               quiet: bool = False, inbrowser: bool = False, share: bool = False) -> str:
+               quiet: bool = False, inbrowser: bool = False, share: bool = False,
+               prevent_thread_lock: bool | None = None) -> str:
         """Serve the page on ``http://server_name:server_port`` and return its URL.
 
         ``server_name``: the address to listen on (default ``127.0.0.1``, or ``$GRADIO_SERVER_NAME``; ``0.0.0.0``
         for every interface). ``server_port``: default ``$GRADIO_SERVER_PORT``, else the first free port from 7860;
         0 picks any free port. ``block=True`` serves until Ctrl-C; ``block=False`` returns at once and
-        :meth:`close` stops the server. ``inbrowser=True`` opens the page in the default browser. Public share
+        :meth:`close` stops the server (Gradio's ``prevent_thread_lock=True`` means ``block=False``).
+        ``inbrowser=True`` opens the page in the default browser. Public share
         links (``share=True``) are not offered: serve on ``0.0.0.0`` behind your own proxy or tunnel instead.
         """
         from embrace.ui.server import BackgroundServer
 
+        if prevent_thread_lock is not None:
+            block = not prevent_thread_lock
         if share:
             raise InterfaceConfigError("share=True (a public link through Gradio's relay) is not supported: use "
                                        "launch(server_name='0.0.0.0') and your own proxy or tunnel")
