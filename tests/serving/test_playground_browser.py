@@ -111,6 +111,26 @@ def test_chat_streams_tokens_and_keeps_the_conversation(tiny_server: tuple[str, 
     assert sampled == api["choices"][0]["message"]["content"]
 
 
+def test_completion_mode_streams_a_plain_prompt(tiny_server: tuple[str, Any], page: Any) -> None:
+    url, _ = tiny_server
+    open_playground(page, url)
+    page.select_option("#chat-mode", "completion")
+    assert page.is_disabled("#system-prompt")
+    page.eval_on_selector("#temperature", SET_RANGE, "0")
+    page.fill("#max-tokens", "12")
+    page.fill("#prompt", "Once upon a time")
+    with page.expect_request("**/v1/completions") as sent:
+        page.press("#prompt", "Enter")
+    page.wait_for_function("document.querySelector('#messages .message.completion:not(.streaming)') "
+                           "&& !document.getElementById('send').disabled")
+    body = json.loads(sent.value.post_data)
+    assert body["prompt"] == "Once upon a time" and body["stream"] is True and "messages" not in body
+    shown = page.text_content("#messages .message.completion .content")
+    api = httpx.post(url + "/v1/completions", json={"prompt": "Once upon a time", "max_tokens": 12, "temperature": 0},
+                     timeout=60).json()
+    assert shown == api["choices"][0]["text"] and shown
+
+
 def test_embeddings_similarity_matrix(tiny_server: tuple[str, Any], page: Any) -> None:
     url, _ = tiny_server
     open_playground(page, url)

@@ -142,16 +142,12 @@
     $("stop").hidden = !busy;
   }
 
-  async function sendMessage() {
-    const text = $("prompt").value.trim();
-    if (!text || state.controller) return;
-    $("prompt").value = "";
-    state.conversation.push({role: "user", content: text});
-    addMessage("user", text);
-    const system = $("system-prompt").value.trim();
+  // Chat mode sends the conversation to /v1/chat/completions; completion mode sends the text alone as a prompt to
+  // /v1/completions (for models without a chat template) and keeps no conversation.
+  function chatRequest(text) {
+    const completion = $("chat-mode").value === "completion";
     const body = {
       model: $("chat-model").value || undefined,
-      messages: (system ? [{role: "system", content: system}] : []).concat(state.conversation),
       stream: true,
       stream_options: {include_usage: true},
       temperature: Number(temperature.value),
@@ -159,7 +155,24 @@
       max_tokens: Math.max(1, Math.floor(Number($("max-tokens").value) || 256)),
     };
     if ($("seed").value.trim() !== "") body.seed = Math.floor(Number($("seed").value));  // reproducible sampling
-    const bubble = addMessage("assistant", "");
+    if (completion) {
+      body.prompt = text;
+      return {path: "/v1/completions", body, piece: (choice) => choice.text, completion};
+    }
+    const system = $("system-prompt").value.trim();
+    body.messages = (system ? [{role: "system", content: system}] : []).concat(state.conversation);
+    return {path: "/v1/chat/completions", body, piece: (choice) => choice.delta && choice.delta.content, completion};
+  }
+
+  async function sendMessage() {
+    const text = $("prompt").value.trim();
+    if (!text || state.controller) return;
+    $("prompt").value = "";
+    const completionMode = $("chat-mode").value === "completion";
+    if (!completionMode) state.conversation.push({role: "user", content: text});
+    addMessage(completionMode ? "prompt" : "user", text);
+    const request = chatRequest(text);
+    const bubble = addMessage(request.completion ? "completion" : "assistant", "");
     const content = bubble.querySelector(".content");
     bubble.classList.add("streaming");
     state.controller = new AbortController();
@@ -167,12 +180,12 @@
     const started = performance.now();
     let reply = "", firstToken = null, pieces = 0, usage = null, finish = null;
     try {
-      const response = await api("/v1/chat/completions",
-        {method: "POST", body: JSON.stringify(body), signal: state.controller.signal});
+      const response = await api(request.path,
+        {method: "POST", body: JSON.stringify(request.body), signal: state.controller.signal});
       for await (const event of sseEvents(response)) {
         if (event.error) throw new ApiError(500, event.error.message || "generation failed");
         for (const choice of event.choices || []) {
-          const piece = choice.delta && choice.delta.content;
+          const piece = request.piece(choice);
           if (piece) {
             if (firstToken === null) firstToken = performance.now();
             reply += piece;
@@ -184,15 +197,17 @@
         }
         if (event.usage) usage = event.usage;
       }
-      state.conversation.push({role: "assistant", content: reply});
+      if (!request.completion) state.conversation.push({role: "assistant", content: reply});
     } catch (err) {
       if (err.name === "AbortError") {  // stopped by the user: keep what was written
-        state.conversation.push({role: "assistant", content: reply});
+        if (!request.completion) state.conversation.push({role: "assistant", content: reply});
         finish = "stopped";
       } else {
-        state.conversation.pop();  // the turn failed: it is not part of the conversation
+        if (!request.completion) state.conversation.pop();  // the failed turn is not part of the conversation
         bubble.classList.add("error");
-        content.textContent = (reply ? reply + "\n\n" : "") + "Error: " + err.message;
+        let message = "Error: " + err.message;
+        if (/no chat template/.test(err.message)) message += "\nSwitch Mode to Completion to use this model.";
+        content.textContent = (reply ? reply + "\n\n" : "") + message;
       }
     } finally {
       bubble.classList.remove("streaming");
@@ -216,6 +231,9 @@
     if (e.key === "Enter" && !e.shiftKey) { e.preventDefault(); sendMessage(); }
   });
   $("stop").addEventListener("click", () => { if (state.controller) state.controller.abort(); });
+  $("chat-mode").addEventListener("change", () => {
+    $("system-prompt").disabled = $("chat-mode").value === "completion";  // a plain prompt has no system part
+  });
   $("clear-chat").addEventListener("click", () => {
     if (state.controller) state.controller.abort();
     state.conversation = [];
