@@ -1,5 +1,6 @@
 // The embrace serve playground: chat with streaming, embeddings similarity, and a form per pipeline task.
-// Plain browser JavaScript against the server's own HTTP API (no build step, no dependencies).
+// Plain browser JavaScript against the server's own HTTP API (no build step, no dependencies). URLs are relative, so the
+// page also works behind a reverse proxy that serves it under a path prefix.
 "use strict";
 (function () {
   const $ = (id) => document.getElementById(id);
@@ -78,8 +79,8 @@
   async function refresh() {
     try {
       const [models, pipelines] = await Promise.all([
-        api("/v1/models").then((r) => r.json()),
-        api("/v1/pipelines").then((r) => r.json()),
+        api("v1/models").then((r) => r.json()),
+        api("v1/pipelines").then((r) => r.json()),
       ]);
       state.tasks = {};
       for (const entry of pipelines.data) state.tasks[entry.task] = entry.models;
@@ -157,11 +158,11 @@
     if ($("seed").value.trim() !== "") body.seed = Math.floor(Number($("seed").value));  // reproducible sampling
     if (completion) {
       body.prompt = text;
-      return {path: "/v1/completions", body, piece: (choice) => choice.text, completion};
+      return {path: "v1/completions", body, piece: (choice) => choice.text, completion};
     }
     const system = $("system-prompt").value.trim();
     body.messages = (system ? [{role: "system", content: system}] : []).concat(state.conversation);
-    return {path: "/v1/chat/completions", body, piece: (choice) => choice.delta && choice.delta.content, completion};
+    return {path: "v1/chat/completions", body, piece: (choice) => choice.delta && choice.delta.content, completion};
   }
 
   async function sendMessage() {
@@ -303,7 +304,7 @@
     try {
       const started = performance.now();
       const body = {input: texts, model: $("embedding-model").value || undefined};
-      const result = await (await api("/v1/embeddings", {method: "POST", body: JSON.stringify(body)})).json();
+      const result = await (await api("v1/embeddings", {method: "POST", body: JSON.stringify(body)})).json();
       const vectors = result.data.slice().sort((a, b) => a.index - b.index).map((d) => d.embedding);
       $("similarity").replaceChildren(similarityTable(texts, vectors));
       let best = null;
@@ -488,7 +489,7 @@
       const body = spec.request(values);
       if ($("pipeline-model").value) body.model = $("pipeline-model").value;
       const started = performance.now();
-      const response = await api("/v1/pipelines/" + encodeURIComponent(task), {method: "POST", body: JSON.stringify(body)});
+      const response = await api("v1/pipelines/" + encodeURIComponent(task), {method: "POST", body: JSON.stringify(body)});
       const out = await response.json();
       $("pipeline-raw").textContent = JSON.stringify(out, null, 2);
       const drawn = spec.render(out, values);
