@@ -499,7 +499,16 @@ class PreTrainedTokenizerFast:
         if isinstance(self.chat_template, str):
             paths.append(folder / f"{prefix}chat_template.jinja")
             write_text_atomic(paths[-1], self.chat_template)
+        if push_to_hub:  # as the reference: save here, then upload the folder (repo_id= or the folder's name)
+            self.push_to_hub(kwargs.pop("repo_id", None) or folder.resolve().name, **kwargs)
         return tuple(str(p) for p in paths)
+
+    def push_to_hub(self, repo_id: str, **kwargs: Any) -> Any:
+        """Upload the tokenizer files to a hub repo in one commit (``embrace.hub.push_folder_to_hub`` options:
+        ``commit_message``, ``private``, ``token``, ``revision``, ``create_pr``)."""
+        from embrace.hub import push_saved_to_hub
+
+        return push_saved_to_hub(self.save_pretrained, repo_id, **kwargs)
 
     def __repr__(self) -> str:
         return (f"{type(self).__name__}(name_or_path={self.name_or_path!r}, vocab_size={self.vocab_size}, "

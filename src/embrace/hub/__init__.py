@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 _LAZY: dict[str, str] = {
     **dict.fromkeys(
         ["BlobLfsInfo", "GitCommitInfo", "GitRefInfo", "GitRefs", "HfApi", "RepoFile", "RepoFolder", "RepoInfo",
-         "RepoSibling", "RepoUrl", "push_folder_to_hub"], "embrace.hub.api"),
+         "RepoSibling", "RepoUrl", "push_folder_to_hub", "push_saved_to_hub"], "embrace.hub.api"),
     **dict.fromkeys(["get_token", "login", "logout"], "embrace.hub.auth"),
     "try_to_load_from_cache": "embrace.hub.cache",
     **dict.fromkeys(["CommitInfo", "CommitOperationAdd", "CommitOperationDelete"], "embrace.hub.commit"),
@@ -60,6 +60,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs
         RepoSibling,
         RepoUrl,
         push_folder_to_hub,
+        push_saved_to_hub,
     )
     from embrace.hub.auth import get_token, login, logout  # noqa: F401
     from embrace.hub.cache import try_to_load_from_cache  # noqa: F401

@@ -5,7 +5,7 @@ also keep the raw JSON (``.raw``)."""
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -419,3 +419,13 @@ def push_folder_to_hub(folder: str | os.PathLike[str], repo_id: str, *, commit_m
         api.create_branch(url.repo_id, branch=revision, repo_type=repo_type, exist_ok=True)
     return api.upload_folder(folder_path=folder, repo_id=url.repo_id, repo_type=repo_type, revision=revision,
                              commit_message=commit_message, create_pr=create_pr, ignore_patterns=ignore_patterns)
+
+
+def push_saved_to_hub(save: Callable[[str], Any], repo_id: str, **kwargs: Any) -> CommitInfo:
+    """``save(folder)`` into a temporary folder, then :func:`push_folder_to_hub` it: the ``push_to_hub`` of
+    models and tokenizers (``kwargs``: its options: ``commit_message``, ``private``, ``token``, ``revision``...)."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        save(tmp)
+        return push_folder_to_hub(tmp, repo_id, **kwargs)

@@ -346,14 +346,10 @@ class PreTrainedModel(nn.Module):
         self.config.save_pretrained(folder)
 
     def push_to_hub(self, repo_id: str, **kwargs: Any) -> Any:
-        """Save to a temp folder and upload it as one commit (needs the hub client)."""
-        import tempfile
+        """Save to a temp folder and upload it as one commit (``embrace.hub.push_folder_to_hub`` options)."""
+        from embrace.hub import push_saved_to_hub
 
-        from embrace.hub import push_folder_to_hub
-
-        with tempfile.TemporaryDirectory() as tmp:
-            self.save_pretrained(tmp)
-            return push_folder_to_hub(tmp, repo_id, **kwargs)
+        return push_saved_to_hub(self.save_pretrained, repo_id, **kwargs)
 
 
 _INIT_FUNCTIONS = ("normal_", "uniform_", "trunc_normal_", "kaiming_uniform_", "kaiming_normal_", "xavier_uniform_",
