@@ -32,6 +32,9 @@ def test_text_classification_label_over_http(tiny_models: TinyModels) -> None:
     assert label["label"] == expected[0]["label"]
     assert [c["label"] for c in label["confidences"]] == [r["label"] for r in expected]
     assert [c["confidence"] for c in label["confidences"]] == pytest.approx([r["score"] for r in expected], abs=1e-6)
+    # the pipeline object itself works as the function too: its [{"label", "score"}] output fills a Label
+    direct = Interface(pipe, "text", "label").predict(["what a day"])[0]
+    assert direct["label"] == pipe("what a day")[0]["label"] and len(direct["confidences"]) == 1
 
 
 def test_question_answering_two_inputs_two_outputs(tiny_models: TinyModels) -> None:
