@@ -3,21 +3,12 @@ checkpoint loads back with ``PeftModel.from_pretrained``, and a classification h
 
 from __future__ import annotations
 
-import pytest
 import torch
 from tests.training._helpers import classification_data, tiny_classifier
 
 from embrace.models.llama import LlamaConfig, LlamaForCausalLM
 from embrace.peft import LoraConfig, PeftModel, get_peft_model
 from embrace.training import Trainer, TrainingArguments
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def tiny_llama() -> LlamaForCausalLM:

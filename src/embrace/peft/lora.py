@@ -117,6 +117,23 @@ class LoraLayer(nn.Module):
             table.pop(adapter_name, None)
         self.active_adapters = [a for a in self.active_adapters if a != adapter_name]
 
+    # ---- running -----------------------------------------------------------------------------------------------
+    def adapter_output(self, adapter_name: str, x: torch.Tensor) -> torch.Tensor:
+        """What one adapter adds to the base layer's output for input ``x``."""
+        raise NotImplementedError
+
+    def forward(self, x: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Tensor:
+        if self.disabled and self.merged:
+            self.unmerge()
+        result = self.base_layer(x, *args, **kwargs)
+        if self.disabled or self.merged:
+            return result
+        out_dtype = result.dtype
+        for name in self.active_adapters:
+            if name in self.r:
+                result = result + self.adapter_output(name, x)
+        return result.to(out_dtype)
+
     # ---- merging -----------------------------------------------------------------------------------------------
     def delta_weight(self, adapter_name: str) -> torch.Tensor:
         raise NotImplementedError
@@ -176,20 +193,10 @@ class LoraLinear(LoraLayer):
         delta = (b.float() @ a.float()) * self.scaling[adapter_name]
         return (delta.T if self.fan_in_fan_out else delta).to(b.dtype)
 
-    def forward(self, x: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Tensor:
-        if self.disabled and self.merged:
-            self.unmerge()
-        result = self.base_layer(x, *args, **kwargs)
-        if self.disabled or self.merged:
-            return result
-        out_dtype = result.dtype
-        for name in self.active_adapters:
-            if name not in self.lora_A:
-                continue
-            lora_a, lora_b = self.lora_A[name], self.lora_B[name]
-            x = x.to(param(lora_a).dtype)
-            result = result + lora_b(lora_a(self.lora_dropout[name](x))) * self.scaling[name]
-        return result.to(out_dtype)
+    def adapter_output(self, adapter_name: str, x: torch.Tensor) -> torch.Tensor:
+        lora_a, lora_b = self.lora_A[adapter_name], self.lora_B[adapter_name]
+        x = x.to(param(lora_a).dtype)
+        return lora_b(lora_a(self.lora_dropout[adapter_name](x))) * self.scaling[adapter_name]
 
     def extra_repr(self) -> str:
         return f"in_features={self.in_features}, out_features={self.out_features}, adapters={self.adapter_names()}"
@@ -220,22 +227,12 @@ class LoraEmbedding(LoraLayer):
         a, b = cast(torch.Tensor, self.lora_embedding_A[adapter_name]), cast(torch.Tensor, self.lora_embedding_B[adapter_name])
         return ((b.float() @ a.float()).T * self.scaling[adapter_name]).to(a.dtype)
 
-    def forward(self, x: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Tensor:
-        if self.disabled and self.merged:
-            self.unmerge()
-        result = self.base_layer(x, *args, **kwargs)
-        if self.disabled or self.merged:
-            return result
-        out_dtype = result.dtype
+    def adapter_output(self, adapter_name: str, x: torch.Tensor) -> torch.Tensor:
         base: nn.Embedding = self.base_layer  # type: ignore[assignment]
-        for name in self.active_adapters:
-            if name not in self.lora_embedding_A:
-                continue
-            after_a = F.embedding(x, self.lora_embedding_A[name].T, padding_idx=base.padding_idx,
-                                  max_norm=base.max_norm, norm_type=base.norm_type,
-                                  scale_grad_by_freq=base.scale_grad_by_freq, sparse=base.sparse)
-            result = result + (after_a @ self.lora_embedding_B[name].T) * self.scaling[name]
-        return result.to(out_dtype)
+        after_a = F.embedding(x, self.lora_embedding_A[adapter_name].T, padding_idx=base.padding_idx,
+                              max_norm=base.max_norm, norm_type=base.norm_type,
+                              scale_grad_by_freq=base.scale_grad_by_freq, sparse=base.sparse)
+        return (after_a @ self.lora_embedding_B[adapter_name].T) * self.scaling[adapter_name]
 
     def extra_repr(self) -> str:
         return f"num_embeddings={self.in_features}, embedding_dim={self.out_features}, adapters={self.adapter_names()}"
