@@ -25,7 +25,7 @@ def tiny_llama_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("serving_tiny_llama")
     torch.manual_seed(0)
     LlamaForCausalLM(LlamaConfig(vocab_size=30522, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                                 num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=256,
+                                 num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=1024,
                                  pad_token_id=0, bos_token_id=101, eos_token_id=102)).save_pretrained(folder)
     for name in TOKENIZER_FILES:
         if (asset("minilm") / name).exists():
@@ -40,7 +40,7 @@ def start_server(specs: list[str], **config: Any) -> tuple[str, Any, Any]:
     """``(url, registry, stop)`` of a server for ``specs`` ([TASK=]SOURCE) with ServeConfig ``config``."""
     from embrace.serving import ModelRegistry, ServeConfig, create_app, load_model_spec, serve_in_thread
 
-    registry = ModelRegistry(ServeConfig(**config))
+    registry = ModelRegistry(ServeConfig(**{"threads": 1} | config))   # 1 thread: fast on a shared 2-core CPU
     for spec in specs:
         load_model_spec(registry, spec)
     url, stop = serve_in_thread(create_app(registry))

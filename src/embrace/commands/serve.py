@@ -42,6 +42,7 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--api-key", action="append", default=[], help="require this bearer key on /v1 (repeatable)")
     parser.add_argument("--cors-origin", action="append", default=[],
                         help="allow browser requests from this origin (repeatable; '*' for any)")
+    parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's; 1 helps on a busy CPU)")
     parser.add_argument("--log-level", default="info", choices=("critical", "error", "warning", "info", "debug"))
     parser.set_defaults(func=run)
 
@@ -54,7 +55,7 @@ def config_from_args(args: argparse.Namespace) -> Any:
                        kv_cache_tokens=args.kv_cache_tokens, max_queue=args.max_queue,
                        max_prefill_tokens=args.max_prefill_tokens, request_timeout_s=args.request_timeout,
                        max_request_bytes=args.max_request_bytes, api_keys=tuple(keys),
-                       cors_origins=tuple(args.cors_origin))
+                       cors_origins=tuple(args.cors_origin), threads=args.threads)
 
 
 def run(args: argparse.Namespace) -> int:

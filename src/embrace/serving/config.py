@@ -14,7 +14,8 @@ class ServeConfig:
     positions over all running sequences (default ``max_num_seqs * max_model_len``); a sequence reserves
     ``prompt + max_tokens`` when it is admitted, and buffers grow only as far as sequences actually reach.
     ``max_queue``: requests waiting for a slot before new ones get 429. ``max_prefill_tokens``: prompt tokens
-    prefilled per engine step (bounds the pause running streams see when requests join).
+    prefilled per engine step (bounds the pause running streams see when requests join). ``threads``: torch
+    intra-op threads for the process (None: torch's default; 1 is often faster on a busy or small CPU).
     """
 
     max_num_seqs: int = 32
@@ -28,10 +29,11 @@ class ServeConfig:
     cors_origins: tuple[str, ...] = ()
     retry_after_s: int = 1
     model_len_cap: int = 4096
+    threads: int | None = None
 
     def __post_init__(self) -> None:
         for name in ("max_num_seqs", "kv_cache_tokens", "max_queue", "max_prefill_tokens", "max_request_bytes",
-                     "max_model_len"):
+                     "max_model_len", "threads"):
             if getattr(self, name) is not None and int(getattr(self, name)) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.request_timeout_s <= 0:

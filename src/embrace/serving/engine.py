@@ -215,6 +215,8 @@ class ContinuousBatchingEngine:
 
     # ---- the loop ---------------------------------------------------------------------------------------------
     def _loop(self) -> None:
+        if self.config.threads:
+            torch.set_num_threads(self.config.threads)
         while True:
             with self._wake:
                 while not self._stopping and not (self._inbox or self._waiting or self._running):

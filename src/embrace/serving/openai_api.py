@@ -263,6 +263,7 @@ def build_router(registry: ModelRegistry) -> APIRouter:
         reject_unsupported(body, chat=True)
         prompt = chat_prompt(served, body)
         params, n = sampling_params(body, served.engine.max_model_len - len(prompt), chat=True)
+        streaming, include_usage = field_of(body, "stream", bool, False), stream_options(body)
         stream = EventStream()
         handle = submit(served, [prompt], params, n, stream, config.retry_after_s)
         rid, created, tokenizer = new_id("chatcmpl"), now_s(), served.tokenizer
@@ -271,8 +272,7 @@ def build_router(registry: ModelRegistry) -> APIRouter:
             return sse({"id": rid, "object": "chat.completion.chunk", "created": created, "model": served.id,
                         "system_fingerprint": None, "choices": choices, **extra})
 
-        if field_of(body, "stream", bool, False):
-            include_usage = stream_options(body)
+        if streaming:
 
             async def chunks() -> AsyncIterator[bytes]:
                 for i in range(n):
@@ -323,6 +323,7 @@ def build_router(registry: ModelRegistry) -> APIRouter:
         reject_unsupported(body, chat=False)
         prompts = completion_prompts(served, body)
         params, n = sampling_params(body, 16, chat=False)
+        streaming, include_usage = field_of(body, "stream", bool, False), stream_options(body)
         stream = EventStream()
         handle = submit(served, prompts, params, n, stream, config.retry_after_s)
         rid, created, tokenizer = new_id("cmpl"), now_s(), served.tokenizer
@@ -333,8 +334,7 @@ def build_router(registry: ModelRegistry) -> APIRouter:
             return sse({"id": rid, "object": "text_completion", "created": created, "model": served.id,
                         "system_fingerprint": None, "choices": choices, **extra})
 
-        if field_of(body, "stream", bool, False):
-            include_usage = stream_options(body)
+        if streaming:
 
             async def chunks() -> AsyncIterator[bytes]:
                 offsets = [0] * count

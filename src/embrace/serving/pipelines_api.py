@@ -38,9 +38,12 @@ def generation_params(parameters: dict[str, Any], remaining: int) -> SamplingPar
     if not isinstance(max_new, int) or isinstance(max_new, bool) or not 1 <= max_new <= remaining:
         raise ApiError(400, f"'max_new_tokens' must be an integer between 1 and {remaining}",
                        param="parameters.max_new_tokens", code="invalid_value")
-    temperature = float(parameters.get("temperature", 1.0)) if sample else 0.0
-    return SamplingParams(max_tokens=max_new, temperature=temperature, top_p=float(parameters.get("top_p", 1.0)),
-                          seed=parameters.get("seed"))
+    temperature = field_of(parameters, "temperature", (int, float), 1.0)
+    top_p = field_of(parameters, "top_p", (int, float), 1.0)
+    if not (temperature > 0 and 0 < top_p <= 1):
+        raise ApiError(400, "'temperature' must be > 0 and 'top_p' in (0, 1]", param="parameters", code="invalid_value")
+    return SamplingParams(max_tokens=max_new, temperature=float(temperature) if sample else 0.0, top_p=float(top_p),
+                          seed=field_of(parameters, "seed", int))
 
 
 def build_pipelines_router(registry: ModelRegistry) -> APIRouter:
