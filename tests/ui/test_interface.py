@@ -283,5 +283,16 @@ def test_a_gradio_snippet_runs_after_changing_the_import() -> None:
         demo.close()
 
 
+def test_missing_web_stack_says_what_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib.util
+
+    from embrace.ui import WebDependencyError
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "uvicorn" else real(name, *a))
+    with pytest.raises(WebDependencyError, match=r"needs uvicorn: pip install 'embrace\[serve\]'"):
+        Interface(str.upper, "text", "text").launch(server_port=0, block=False)
+
+
 def test_top_level_names() -> None:
     assert embrace.Interface is Interface and embrace.Textbox is Textbox and embrace.Label is Label

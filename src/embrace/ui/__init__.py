@@ -10,10 +10,10 @@ for an embrace pipeline. Importing this module is cheap: FastAPI and uvicorn loa
 """
 
 from embrace.ui.components import JSON, Checkbox, Component, Dropdown, Label, Number, Slider, Textbox
-from embrace.ui.errors import InputValidationError, InterfaceConfigError, LaunchError
+from embrace.ui.errors import InputValidationError, InterfaceConfigError, LaunchError, WebDependencyError
 from embrace.ui.interface import Interface
 
 Text = Textbox  # gradio.Text is an alias of gradio.Textbox too
 
 __all__ = ["Interface", "Component", "Textbox", "Text", "Number", "Slider", "Dropdown", "Checkbox", "Label", "JSON",
-           "InterfaceConfigError", "InputValidationError", "LaunchError"]
+           "InterfaceConfigError", "InputValidationError", "LaunchError", "WebDependencyError"]

@@ -17,7 +17,7 @@ from collections.abc import AsyncIterator, Generator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from embrace.ui.errors import InputValidationError
+from embrace.ui.errors import InputValidationError, require_web_stack
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -66,6 +66,7 @@ def _event(payload: dict[str, Any]) -> bytes:
 
 def create_app(interface: Interface) -> FastAPI:
     """The FastAPI app serving ``interface``."""
+    require_web_stack()
     from fastapi import FastAPI
     from fastapi.staticfiles import StaticFiles
     from starlette.concurrency import run_in_threadpool

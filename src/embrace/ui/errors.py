@@ -18,3 +18,16 @@ class InputValidationError(EmbraceError, ValueError):
 
 class LaunchError(EmbraceError, OSError):
     """The web server could not start (the port is taken, the address cannot be bound)."""
+
+
+class WebDependencyError(EmbraceError, ImportError):
+    """FastAPI or uvicorn, which serve the pages, are not installed."""
+
+
+def require_web_stack() -> None:
+    """Raise :class:`WebDependencyError` with the install command when FastAPI or uvicorn is missing."""
+    import importlib.util
+
+    missing = [name for name in ("fastapi", "uvicorn") if importlib.util.find_spec(name) is None]
+    if missing:
+        raise WebDependencyError(f"serving a web page needs {' and '.join(missing)}: pip install 'embrace[serve]'")
