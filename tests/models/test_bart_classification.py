@@ -68,3 +68,38 @@ def test_rows_without_eos_or_with_different_counts_are_rejected(pair: tuple[Any,
         ours(input_ids=torch.tensor([[0, 5, 2, 2], [0, 5, 6, 2]]))
     with pytest.raises(ValueError, match="input_ids"):
         ours(inputs_embeds=torch.zeros(1, 4, 32))
+
+
+def test_zero_shot_pipeline_matches_reference(tmp_path: Path) -> None:
+    """bart-large-mnli's use: zero-shot classification through the pipeline, on a tiny BART with the real GPT-2/BART
+    byte-level BPE vocabulary; labels and scores equal the reference pipeline's."""
+    import json
+
+    import transformers
+    from tests.conftest import asset
+
+    from embrace.pipelines import pipeline
+
+    files = asset("gpt2_bpe")
+    vocab = json.loads((files / "encoder.json").read_text(encoding="utf-8"))
+    merges = [tuple(line.split()) for line in (files / "vocab.bpe").read_text(encoding="utf-8").splitlines()[1:]
+              if line.strip()]
+    tokenizer = transformers.BartTokenizer(vocab=vocab, merges=merges)
+    tokenizer.save_pretrained(tmp_path)
+    labels = {"contradiction": 0, "neutral": 1, "entailment": 2}
+    config = reference_config("bart", vocab_size=len(tokenizer), pad_token_id=tokenizer.pad_token_id,
+                              eos_token_id=tokenizer.eos_token_id, bos_token_id=tokenizer.bos_token_id,
+                              init_std=0.3, label2id=labels, id2label={v: k for k, v in labels.items()})
+    torch.manual_seed(0)
+    model = transformers.BartForSequenceClassification(config).eval()
+    perturb(model)
+    model.save_pretrained(tmp_path)
+    texts, candidates = ["The new phone has a great camera", "Stocks fell sharply today"], ["tech", "money", "sport"]
+    reference = transformers.pipeline("zero-shot-classification", model=str(tmp_path))
+    ours = pipeline("zero-shot-classification", model=str(tmp_path))
+    for multi_label in (False, True):
+        expected = reference(texts, candidates, multi_label=multi_label)
+        got = ours(texts, candidates, multi_label=multi_label)
+        for g, e in zip(got, expected):
+            assert g["labels"] == e["labels"]
+            assert g["scores"] == pytest.approx(e["scores"], abs=1e-5)
