@@ -5,7 +5,9 @@ from ``decoder_start_token_id``. :class:`DecoderSteps` makes the model look like
 loops (:func:`~embrace.generation.generate.iter_tokens`, :func:`~embrace.generation.beam.beam_search`): each call
 runs only the decoder, with an :class:`~embrace.models.cache.EncoderDecoderCache` whose cross-attention keys/values
 are computed on the first step and reused. Beam search reorders only the self-attention cache: the beams of one
-prompt share the same encoder output, so the cross-attention rows never need to move.
+prompt share the same encoder output, so the cross-attention rows never need to move. Models that set
+``encoder_rows_shared = True`` (T5) get the encoder output once per prompt rather than once per beam, and attend
+from all of a prompt's beams to it in one call.
 """
 
 from __future__ import annotations
@@ -148,9 +150,13 @@ def generate_seq2seq(model: Any, input_ids: torch.Tensor | None, attention_mask:
             processors = build_processors(config, prompt_len, logits_processor, None, max_length)
             beams = int(config.num_beams or 1)
             times = beams if beams > 1 else int(config.num_return_sequences or 1)
-            encoded_rows = expand_rows(encoded, times)
-            assert encoded_rows is not None
-            steps = DecoderSteps(model, encoded_rows, expand_rows(attention_mask, times))
+            if beams > 1 and getattr(model, "encoder_rows_shared", False):
+                # the beams of a prompt attend to one shared encoder row: no copies, cross-attention K/V once
+                steps = DecoderSteps(model, encoded, attention_mask)
+            else:
+                encoded_rows = expand_rows(encoded, times)
+                assert encoded_rows is not None
+                steps = DecoderSteps(model, encoded_rows, expand_rows(attention_mask, times))
             if beams > 1:
                 if streamer is not None:
                     raise GenerationConfigError("streaming is not available with beam search (num_beams > 1)")

@@ -131,7 +131,13 @@ class EncoderDecoderCache:
 
     def reorder(self, index: torch.Tensor) -> None:
         self.self_attention_cache.reorder(index)
-        self.cross_attention_cache.reorder(index)
+        cross = self.cross_attention_cache
+        rows = cross.keys[0].shape[0] if cross.keys else len(index)
+        if rows != len(index) and len(index) % rows == 0:
+            # one cross-attention row per group of decoder rows (beams); beams never leave their group
+            group = len(index) // rows
+            index = index[::group] // group
+        cross.reorder(index)
 
     def reorder_self_attention(self, index: torch.Tensor) -> None:
         """Beam search: beams of one prompt share the encoder output, so only the self-attention rows move."""

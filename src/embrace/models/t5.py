@@ -16,7 +16,7 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
-from embrace.errors import InvalidConfigError
+from embrace.errors import InvalidConfigError, VocabularyMismatchError
 from embrace.models.cache import DynamicCache, EncoderDecoderCache, KVCache, StaticCache
 from embrace.models.configuration import PretrainedConfig
 from embrace.models.layers import activation, attend, padding_mask_to_bias, relative_position_bucket
@@ -187,10 +187,19 @@ class T5Attention(nn.Module):
                 return self._heads(self.k(source)), self._heads(self.v(source))
 
             key, value = cache.cross_attention(layer, project) if isinstance(cache, EncoderDecoderCache) else project()
+        batch, heads, q_len, dim = query.shape
+        groups = key.shape[0]
+        if groups != batch:  # beams: each encoder row serves `batch // groups` consecutive decoder rows
+            query = query.view(groups, batch // groups, heads, q_len, dim).transpose(1, 2)
+            query = query.reshape(groups, heads, batch // groups * q_len, dim)
         out, weights = attend(query, key, value, bias, dropout=self.dropout if self.training else 0.0, scale=1.0,
                               need_weights=need_weights)
-        batch, _, q_len, _ = out.shape
-        return self.o(out.transpose(1, 2).reshape(batch, q_len, self.n_heads * self.d_kv)), weights
+        if groups != batch:
+            out = out.view(groups, heads, batch // groups, q_len, dim).transpose(1, 2).reshape(batch, heads, q_len, dim)
+            if weights is not None:
+                weights = weights.view(groups, heads, batch // groups, q_len, -1).transpose(1, 2)
+                weights = weights.reshape(batch, heads, q_len, -1)
+        return self.o(out.transpose(1, 2).reshape(batch, q_len, heads * dim)), weights
 
 
 class T5LayerSelfAttention(nn.Module):
@@ -359,13 +368,19 @@ class T5Stack(nn.Module):
 
 def _check_ids(input_ids: torch.Tensor, vocab_size: int) -> None:
     if input_ids.numel() and (int(input_ids.max()) >= vocab_size or int(input_ids.min()) < 0):
-        raise ValueError(f"input ids must be in [0, {vocab_size}) for this model's vocabulary, got ids from "
-                         f"{int(input_ids.min())} to {int(input_ids.max())}; does the tokenizer belong to it?")
+        raise VocabularyMismatchError(
+            f"input ids must be in [0, {vocab_size}) for this model's vocabulary, got ids from {int(input_ids.min())} "
+            f"to {int(input_ids.max())}: the tokenizer does not match the model (compare len(tokenizer) with "
+            "config.vocab_size)")
 
 
 # ---- models ----------------------------------------------------------------------------------------------------------
 class T5PreTrainedModel(PreTrainedModel):
+    """Base of the T5 classes. ``encoder_rows_shared`` tells ``generate()`` that the decoder accepts an encoder
+    output with one row per prompt for ``num_beams`` decoder rows each (no copies of the encoder output)."""
+
     config_class = T5Config
+    encoder_rows_shared: ClassVar[bool] = True
     base_model_prefix = "transformer"
     aliased_weights: ClassVar[dict[str, str]] = {
         "encoder.embed_tokens.weight": "shared.weight", "decoder.embed_tokens.weight": "shared.weight"}

@@ -61,11 +61,32 @@ def load_tokenizer_files(source: str | os.PathLike[str], kwargs: dict[str, Any])
         tokenizer = Tokenizer.from_file(tokenizer_path)
     else:
         tokenizer = _from_legacy(source, find, config)
+    _class_default_specials(find, config, tokenizer)
     config.update(kwargs)
     config.setdefault("name_or_path", os.fspath(source))
     for key in ("auto_map", "processor_class", "is_local", "backend"):
         config.pop(key, None)
     return tokenizer, config
+
+
+# Special-token roles a transformers tokenizer class sets by default, so a tokenizer_config.json may omit them.
+CLASS_SPECIAL_TOKENS: dict[str, dict[str, str]] = {
+    "T5Tokenizer": {"eos_token": "</s>", "unk_token": "<unk>", "pad_token": "<pad>"},
+}
+
+
+def _class_default_specials(find: Any, config: dict[str, Any], tokenizer: Tokenizer) -> None:
+    """Fill the class's default special-token roles (e.g. T5's ``<pad>``/``</s>``) that the config leaves out,
+    when the token is in the vocabulary. The class comes from ``tokenizer_class`` or config.json's model_type."""
+    from embrace.tokenizers.legacy import _MODEL_TYPE_CLASSES
+
+    name = str(config.get("tokenizer_class") or "").removesuffix("Fast")
+    if not name:
+        model_type = _read_json(find("config.json")).get("model_type")
+        name = _MODEL_TYPE_CLASSES.get(model_type, "") if isinstance(model_type, str) else ""
+    for role, content in CLASS_SPECIAL_TOKENS.get(name, {}).items():
+        if role not in config and tokenizer.token_to_id(content) is not None:
+            config[role] = content
 
 
 def _from_gguf(source: str | os.PathLike[str], gguf_file: str, hub: dict[str, Any], kwargs: dict[str, Any]

@@ -383,7 +383,8 @@ _ROBERTA_CLASSES = {"RobertaTokenizer", "BartTokenizer", "LongformerTokenizer"}
 _GPT2_CLASSES = {"GPT2Tokenizer", "CodeGenTokenizer"}
 _MODEL_TYPE_CLASSES = {"bert": "BertTokenizer", "distilbert": "DistilBertTokenizer", "electra": "ElectraTokenizer",
                        "gpt2": "GPT2Tokenizer", "roberta": "RobertaTokenizer", "bart": "BartTokenizer",
-                       "llama": "LlamaTokenizer", "mistral": "LlamaTokenizer", "t5": "T5Tokenizer"}
+                       "llama": "LlamaTokenizer", "mistral": "LlamaTokenizer", "t5": "T5Tokenizer",
+                       "mt5": "T5Tokenizer"}
 
 
 def _tokenizer_class(folder: Path, config: dict[str, Any]) -> str | None:
