@@ -1,7 +1,7 @@
-"""Parameter-efficient fine-tuning: LoRA adapters in the PEFT file format (``adapter_config.json`` +
+"""Parameter-efficient fine-tuning: LoRA and (IA)^3 adapters in the PEFT file format (``adapter_config.json`` +
 ``adapter_model.safetensors``), API-compatible with the PEFT library. See docs/peft.md."""
 
-from embrace.peft.config import LoraConfig, PeftConfig, PeftType, TaskType
+from embrace.peft.config import IA3Config, LoraConfig, PeftConfig, PeftType, TaskType
 from embrace.peft.errors import (
     AdapterConfigError,
     AdapterError,
@@ -10,7 +10,9 @@ from embrace.peft.errors import (
     UnknownAdapterError,
     UnsupportedTargetError,
 )
-from embrace.peft.lora import LoraEmbedding, LoraLayer, LoraLinear, ModulesToSaveWrapper
+from embrace.peft.ia3 import IA3Linear
+from embrace.peft.layers import AdapterLayer, ModulesToSaveWrapper
+from embrace.peft.lora import LoraEmbedding, LoraLayer, LoraLinear
 from embrace.peft.model import (
     PeftModel,
     PeftModelForCausalLM,
@@ -22,10 +24,10 @@ from embrace.peft.model import (
     get_peft_model,
 )
 from embrace.peft.saving import adapter_state_dict as get_peft_model_state_dict
-from embrace.peft.tuner import LoraModel
+from embrace.peft.tuner import IA3Model, LoraModel
 
 __all__ = [
-    "AdapterConfigError", "AdapterError", "AdapterWeightsError", "LoraConfig", "LoraEmbedding", "LoraLayer",
+    "AdapterConfigError", "AdapterError", "AdapterLayer", "IA3Config", "IA3Linear", "IA3Model", "AdapterWeightsError", "LoraConfig", "LoraEmbedding", "LoraLayer",
     "LoraLinear", "LoraModel", "ModulesToSaveWrapper", "PeftConfig", "PeftModel", "PeftModelForCausalLM",
     "PeftModelForFeatureExtraction", "PeftModelForQuestionAnswering", "PeftModelForSeq2SeqLM",
     "PeftModelForSequenceClassification", "PeftModelForTokenClassification", "PeftType",

@@ -13,7 +13,7 @@ import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, TypeVar, cast
 
 from embrace.io import atomic_write_text
 from embrace.peft.errors import AdapterConfigError
@@ -36,6 +36,7 @@ class TaskType(enum.StrEnum):
 
 class PeftType(enum.StrEnum):
     LORA = "LORA"
+    IA3 = "IA3"
 
 
 # Keys PEFT writes for features we do not implement, with the value that means "off". Any other value is refused.
@@ -116,7 +117,8 @@ class PeftConfig:
     @classmethod
     def from_pretrained(cls: type[_ConfigT], path_or_repo_id: str | os.PathLike[str], *, subfolder: str | None = None,
                         **hub_kwargs: Any) -> _ConfigT:
-        """Read ``adapter_config.json`` from a folder or a hub repo id."""
+        """Read ``adapter_config.json`` from a folder or a hub repo id (``PeftConfig.from_pretrained`` returns the
+        config class its ``peft_type`` names)."""
         from embrace.hub.resolve import cached_file
 
         name = f"{subfolder}/{CONFIG_NAME}" if subfolder else CONFIG_NAME
@@ -128,6 +130,8 @@ class PeftConfig:
             raise AdapterConfigError(f"{path} is not valid JSON: {exc}") from exc
         if not isinstance(data, dict):
             raise AdapterConfigError(f"{path} must hold a JSON object")
+        if cls is PeftConfig:
+            return cast(_ConfigT, config_class_for(data.get("peft_type")).from_dict(data))
         return cls.from_dict(data)
 
 
@@ -191,4 +195,60 @@ DEFAULT_LORA_TARGETS: dict[str, list[str]] = {
     "xlm-roberta": ["query", "value"], "distilbert": ["q_lin", "v_lin"], "mpnet": ["q", "v"],
     "t5": ["q", "v"], "mt5": ["q", "v"], "bart": ["q_proj", "v_proj"], "opt": ["q_proj", "v_proj"],
     "gpt_neox": ["query_key_value"], "phi": ["q_proj", "v_proj", "fc1", "fc2"],
+}
+
+
+@dataclass(kw_only=True)
+class IA3Config(PeftConfig):
+    """(IA)^3: learned vectors that rescale the outputs of the targeted layers, or for ``feedforward_modules``
+    their inputs. ``init_ia3_weights=True`` starts them at 1 (a no-op). ``feedforward_modules`` must be a subset
+    of ``target_modules``; both default to the PEFT library's table for the model family."""
+
+    peft_type: ClassVar[PeftType] = PeftType.IA3
+
+    target_modules: list[str] | set[str] | str | None = None
+    exclude_modules: list[str] | set[str] | str | None = None
+    feedforward_modules: list[str] | set[str] | str | None = None
+    fan_in_fan_out: bool = False
+    modules_to_save: list[str] | None = None
+    init_ia3_weights: bool = True
+
+    layers_pattern: ClassVar[None] = None  # not an IA3 option; the target matcher reads it
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        for name in ("target_modules", "exclude_modules", "feedforward_modules"):
+            value = getattr(self, name)
+            if isinstance(value, list | tuple | set | frozenset):
+                setattr(self, name, set(value))
+        if isinstance(self.feedforward_modules, set) and isinstance(self.target_modules, set) \
+                and not self.feedforward_modules <= self.target_modules:
+            raise AdapterConfigError(f"feedforward_modules {sorted(self.feedforward_modules)} must be a subset of "
+                                     f"target_modules {sorted(self.target_modules)}")
+        if self.modules_to_save is not None:
+            self.modules_to_save = list(self.modules_to_save)
+
+
+def config_class_for(peft_type: Any) -> type[PeftConfig]:
+    """The config class of a ``peft_type`` value from ``adapter_config.json``."""
+    classes: dict[str, type[PeftConfig]] = {PeftType.LORA.value: LoraConfig, PeftType.IA3.value: IA3Config}
+    if peft_type not in classes:
+        raise AdapterConfigError(f"adapter type {peft_type!r} is not supported by embrace (it loads LORA and IA3 "
+                                 "adapters)")
+    return classes[peft_type]
+
+
+# model_type -> (IA3 target modules, feed-forward modules): the PEFT library's table for the families we have
+DEFAULT_IA3_TARGETS: dict[str, tuple[list[str], list[str]]] = {
+    "llama": (["k_proj", "v_proj", "down_proj"], ["down_proj"]),
+    "mistral": (["k_proj", "v_proj", "down_proj"], ["down_proj"]),
+    "qwen2": (["q_proj", "v_proj", "down_proj"], ["down_proj"]),
+    "gemma": (["q_proj", "v_proj", "down_proj"], ["down_proj"]),
+    "gpt2": (["c_attn", "mlp.c_proj"], ["mlp.c_proj"]),
+    "bert": (["key", "value", "output.dense"], ["output.dense"]),
+    "roberta": (["key", "value", "output.dense"], ["output.dense"]),
+    "t5": (["k", "v", "wo"], ["wo"]), "mt5": (["k", "v", "wi_1"], []),
+    "bart": (["q_proj", "v_proj", "fc2"], ["fc2"]), "opt": (["q_proj", "k_proj", "fc2"], ["fc2"]),
+    "gpt_neox": (["query_key_value", "dense_4h_to_h"], ["dense_4h_to_h"]),
+    "phi": (["q_proj", "v_proj", "fc2"], ["fc2"]),
 }

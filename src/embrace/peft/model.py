@@ -17,10 +17,10 @@ from typing import Any, ClassVar, TypeVar
 from torch import nn
 
 from embrace.errors import EmbraceFileNotFoundError
-from embrace.peft.config import LoraConfig, PeftConfig, TaskType
+from embrace.peft.config import IA3Config, LoraConfig, PeftConfig, TaskType
 from embrace.peft.errors import AdapterConfigError
 from embrace.peft.saving import adapter_state_dict, load_adapter_state_dict, read_adapter_file, save_adapter_file
-from embrace.peft.tuner import LoraModel
+from embrace.peft.tuner import AdapterConfig, IA3Model, LoraModel
 
 _PeftT = TypeVar("_PeftT", bound="PeftModel")
 _HUB_KEYS = ("revision", "cache_dir", "token", "local_files_only")
@@ -34,11 +34,12 @@ class PeftModel(nn.Module):
 
     def __init__(self, model: nn.Module, peft_config: PeftConfig, adapter_name: str = "default") -> None:
         super().__init__()
-        config = self._with_task_defaults(_as_lora(peft_config))
-        self.base_model = LoraModel(model, config, adapter_name)
+        config = self._with_task_defaults(_as_supported(peft_config))
+        tuner = IA3Model if isinstance(config, IA3Config) else LoraModel
+        self.base_model = tuner(model, config, adapter_name)
 
     @classmethod
-    def _with_task_defaults(cls, config: LoraConfig) -> LoraConfig:
+    def _with_task_defaults(cls, config: AdapterConfig) -> AdapterConfig:
         """Add the task's head (``classifier``/``score``, ``qa_outputs``) to ``modules_to_save``, as PEFT does."""
         if cls.default_modules_to_save:
             config.modules_to_save = [*(config.modules_to_save or []), *cls.default_modules_to_save]
@@ -54,7 +55,7 @@ class PeftModel(nn.Module):
 
     # ---- adapters ----------------------------------------------------------------------------------------------
     @property
-    def peft_config(self) -> dict[str, LoraConfig]:
+    def peft_config(self) -> dict[str, AdapterConfig]:
         return self.base_model.peft_config
 
     @property
@@ -66,7 +67,7 @@ class PeftModel(nn.Module):
         return [self.base_model.active_adapter]
 
     @property
-    def active_peft_config(self) -> LoraConfig:
+    def active_peft_config(self) -> AdapterConfig:
         return self.peft_config[self.active_adapter]
 
     def get_base_model(self) -> nn.Module:
@@ -75,7 +76,7 @@ class PeftModel(nn.Module):
 
     def add_adapter(self, adapter_name: str, peft_config: PeftConfig) -> None:
         """Add another adapter (not made active: call :meth:`set_adapter`)."""
-        self.base_model.inject_adapter(adapter_name, self._with_task_defaults(_as_lora(peft_config)))
+        self.base_model.inject_adapter(adapter_name, self._with_task_defaults(_as_supported(peft_config)))
 
     def set_adapter(self, adapter_name: str) -> None:
         """Make ``adapter_name`` the one adapter used in forward passes (raises for an unknown name)."""
@@ -176,8 +177,8 @@ class PeftModel(nn.Module):
         :class:`PeftModelForCausalLM`).
         """
         hub = {k: kwargs[k] for k in _HUB_KEYS if k in kwargs}
-        lora = _as_lora(config) if config is not None else LoraConfig.from_pretrained(model_id, subfolder=subfolder,
-                                                                                       **hub)
+        lora = _as_supported(config) if config is not None else _as_supported(
+            PeftConfig.from_pretrained(model_id, subfolder=subfolder, **hub))
         lora.inference_mode = not is_trainable
         peft_cls: type[PeftModel] = cls
         if cls is PeftModel and lora.task_type is not None:
@@ -193,7 +194,7 @@ class PeftModel(nn.Module):
         hub = {k: kwargs[k] for k in _HUB_KEYS if k in kwargs}
         created = adapter_name not in self.peft_config
         if created:
-            lora = LoraConfig.from_pretrained(model_id, subfolder=subfolder, **hub)
+            lora = _as_supported(PeftConfig.from_pretrained(model_id, subfolder=subfolder, **hub))
             lora.inference_mode = not is_trainable
             self.add_adapter(adapter_name, lora)
         try:
@@ -250,16 +251,16 @@ MODEL_TYPE_TO_PEFT_MODEL: dict[TaskType, type[PeftModel]] = {
 def get_peft_model(model: nn.Module, peft_config: PeftConfig, adapter_name: str = "default", **_: Any) -> PeftModel:
     """Wrap ``model``'s target modules with LoRA in place and freeze everything else. The class follows
     ``peft_config.task_type`` (:class:`PeftModelForCausalLM` for ``"CAUSAL_LM"``, ...)."""
-    lora = _as_lora(peft_config)
+    lora = _as_supported(peft_config)
     peft_cls = MODEL_TYPE_TO_PEFT_MODEL.get(TaskType(lora.task_type), PeftModel) if lora.task_type else PeftModel
     if lora.base_model_name_or_path is None:
         lora.base_model_name_or_path = _name_or_path(model)
     return peft_cls(model, lora, adapter_name)
 
 
-def _as_lora(config: PeftConfig) -> LoraConfig:
-    if not isinstance(config, LoraConfig):
-        raise AdapterConfigError(f"embrace implements LoRA adapters; got a {type(config).__name__}")
+def _as_supported(config: PeftConfig) -> AdapterConfig:
+    if not isinstance(config, LoraConfig | IA3Config):
+        raise AdapterConfigError(f"embrace implements LoRA and IA3 adapters; got a {type(config).__name__}")
     return config
 
 

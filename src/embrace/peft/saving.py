@@ -1,7 +1,7 @@
 """Adapter weights in the PEFT file format: ``adapter_model.safetensors`` (or the older ``adapter_model.bin``).
 
 Saved keys are the live state-dict keys without the adapter name: ``base_model.model.<path>.lora_A.weight``
-(live: ``...lora_A.default.weight``), ``...lora_embedding_A`` (live: ``...lora_embedding_A.default``), and for a
+(live: ``...lora_A.default.weight``), ``...lora_embedding_A`` (live: ``...lora_embedding_A.default``; IA3: ``...ia3_l``), and for a
 module in ``modules_to_save`` the module's own keys (``base_model.model.classifier.weight``, live:
 ``...classifier.modules_to_save.default.weight``). Loading maps them back for any adapter name, checks every
 shape, and copies values into the existing parameters in place (an optimizer holding them keeps working).
@@ -19,7 +19,7 @@ from torch import nn
 
 from embrace.io import atomic_writer
 from embrace.peft.errors import AdapterWeightsError
-from embrace.peft.lora import LoraLayer, ModulesToSaveWrapper, param
+from embrace.peft.layers import AdapterLayer, ModulesToSaveWrapper, param
 
 if TYPE_CHECKING:
     from embrace.peft.model import PeftModel
@@ -28,13 +28,13 @@ SAFE_ADAPTER_NAME = "adapter_model.safetensors"
 ADAPTER_BIN_NAME = "adapter_model.bin"
 _ROOT = "base_model.model."
 _LORA_MODULE_KEY = re.compile(r"\.(lora_A|lora_B)\.(weight|bias)$")
-_LORA_PARAM_KEY = re.compile(r"\.(lora_embedding_A|lora_embedding_B)$")
+_LORA_PARAM_KEY = re.compile(r"\.(lora_embedding_A|lora_embedding_B|ia3_l)$")
 
 
-def _wrappers(model: PeftModel) -> tuple[dict[str, LoraLayer], dict[str, ModulesToSaveWrapper]]:
+def _wrappers(model: PeftModel) -> tuple[dict[str, AdapterLayer], dict[str, ModulesToSaveWrapper]]:
     lora, saved = {}, {}
     for name, module in model.named_modules():
-        if isinstance(module, LoraLayer):
+        if isinstance(module, AdapterLayer):
             lora[name] = module
         elif isinstance(module, ModulesToSaveWrapper):
             saved[name] = module
@@ -44,7 +44,7 @@ def _wrappers(model: PeftModel) -> tuple[dict[str, LoraLayer], dict[str, Modules
 def adapter_state_dict(model: PeftModel, adapter_name: str = "default",
                        save_embedding_layers: bool | str = "auto") -> dict[str, torch.Tensor]:
     """The tensors of one adapter under their file keys (what ``save_pretrained`` writes)."""
-    config = model.base_model.check_adapter(adapter_name)
+    bias_mode = getattr(model.base_model.check_adapter(adapter_name), "bias", "none")
     lora, saved = _wrappers(model)
     out: dict[str, torch.Tensor] = {}
     for path, layer in lora.items():
@@ -58,11 +58,11 @@ def adapter_state_dict(model: PeftModel, adapter_name: str = "default",
                     out[f"{path}.{attr}.{pname}"] = tensor
             else:
                 out[f"{path}.{attr}"] = cast(torch.Tensor, item)
-        if config.bias == "lora_only" and getattr(layer.base_layer, "bias", None) is not None:
+        if bias_mode == "lora_only" and getattr(layer.base_layer, "bias", None) is not None:
             out[f"{path}.base_layer.bias"] = param(layer.base_layer, "bias")
         if save_embedding_layers is True or (save_embedding_layers == "auto" and _resized(model, layer)):
             out[f"{path}.base_layer.weight"] = param(layer.base_layer)
-    if config.bias == "all":
+    if bias_mode == "all":
         for name, tensor in model.named_parameters():
             if name.endswith(".bias") and not any(name.startswith(p + ".") for p in saved):
                 out.setdefault(name, tensor)
@@ -73,7 +73,7 @@ def adapter_state_dict(model: PeftModel, adapter_name: str = "default",
     return {key: tensor.detach() for key, tensor in out.items()}
 
 
-def _resized(model: PeftModel, layer: LoraLayer) -> bool:
+def _resized(model: PeftModel, layer: AdapterLayer) -> bool:
     """An embedding whose row count differs from ``config.vocab_size`` was resized: save it with the adapter."""
     vocab = getattr(getattr(model, "config", None), "vocab_size", None)
     base = layer.base_layer

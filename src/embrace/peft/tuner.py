@@ -1,4 +1,4 @@
-"""``LoraModel``: finds the target modules of a model, wraps them in place, and manages named adapters.
+"""``LoraModel`` / ``IA3Model``: find the target modules of a model, wrap them in place, manage named adapters.
 
 Matching follows the PEFT library: a list of names matches a module whose full name equals an entry or ends with
 ``.<entry>``; a string is a regex that must match the full module name; ``"all-linear"`` takes every linear layer
@@ -15,21 +15,18 @@ from typing import Any, cast
 import torch
 from torch import nn
 
-from embrace.peft.config import DEFAULT_LORA_TARGETS, LoraConfig, TaskType
+from embrace.peft.config import DEFAULT_IA3_TARGETS, DEFAULT_LORA_TARGETS, IA3Config, LoraConfig, TaskType
 from embrace.peft.errors import (
     AdapterConfigError,
     TargetModulesNotFoundError,
     UnknownAdapterError,
     UnsupportedTargetError,
 )
-from embrace.peft.lora import (
-    LoraEmbedding,
-    LoraLayer,
-    LoraLinear,
-    ModulesToSaveWrapper,
-    is_linear_like,
-    make_lora_layer,
-)
+from embrace.peft.ia3 import IA3Linear, make_ia3_layer
+from embrace.peft.layers import AdapterLayer, ModulesToSaveWrapper, is_linear_like
+from embrace.peft.lora import LoraEmbedding, LoraLinear, make_lora_layer
+
+AdapterConfig = LoraConfig | IA3Config
 
 _SEQ_CLS_HEADS = ("classifier", "score")
 
@@ -38,7 +35,7 @@ def _matches_names(key: str, names: set[str] | list[str]) -> bool:
     return key in names or any(key.endswith(f".{name}") for name in names)
 
 
-def is_target(config: LoraConfig, key: str) -> bool:
+def is_target(config: AdapterConfig, key: str) -> bool:
     """Whether LoRA wraps the module named ``key`` under ``config`` (exclusions applied first)."""
     excluded = config.exclude_modules
     if excluded:
@@ -61,7 +58,7 @@ def is_target(config: LoraConfig, key: str) -> bool:
     return True
 
 
-def _all_linear_names(model: nn.Module, config: LoraConfig) -> set[str]:
+def _all_linear_names(model: nn.Module, config: AdapterConfig) -> set[str]:
     names = {name for name, module in model.named_modules() if is_linear_like(module)}
     get_head = getattr(model, "get_output_embeddings", None)
     head = get_head() if callable(get_head) else None
@@ -76,26 +73,40 @@ def _all_linear_names(model: nn.Module, config: LoraConfig) -> set[str]:
     return names
 
 
-def _resolve_targets(model: nn.Module, config: LoraConfig) -> None:
+def _resolve_targets(model: nn.Module, config: AdapterConfig) -> None:
     if isinstance(config.target_modules, str) and config.target_modules.lower() == "all-linear":
         config.target_modules = _all_linear_names(model, config)
-    elif config.target_modules is None:
-        model_type = getattr(getattr(model, "config", None), "model_type", None)
-        if model_type not in DEFAULT_LORA_TARGETS:
-            raise AdapterConfigError(f"LoraConfig has no target_modules and there is no default for model_type "
-                                     f"{model_type!r}; pass target_modules, e.g. ['q_proj', 'v_proj'] or 'all-linear'")
+        return
+    model_type = getattr(getattr(model, "config", None), "model_type", None)
+    if isinstance(config, IA3Config):
+        defaults = DEFAULT_IA3_TARGETS.get(model_type or "")
+        if config.target_modules is None and defaults:
+            config.target_modules = set(defaults[0])
+        if config.feedforward_modules is None and defaults:
+            config.feedforward_modules = set(defaults[1])
+    elif config.target_modules is None and model_type in DEFAULT_LORA_TARGETS:
         config.target_modules = set(DEFAULT_LORA_TARGETS[model_type])
+    if config.target_modules is None:
+        raise AdapterConfigError(f"{type(config).__name__} has no target_modules and there is no default for "
+                                 f"model_type {model_type!r}; pass target_modules, e.g. ['q_proj', 'v_proj'] or "
+                                 "'all-linear'")
+
+
+def make_layer(target: nn.Module, adapter_name: str, config: AdapterConfig, key: str) -> AdapterLayer | None:
+    if isinstance(config, IA3Config):
+        return make_ia3_layer(target, adapter_name, config, key)
+    return make_lora_layer(target, adapter_name, config)
 
 
 class LoraModel(nn.Module):
-    """Holds the wrapped model (``self.model``) and the adapter configs (``peft_config``, name -> LoraConfig)."""
+    """Holds the wrapped model (``self.model``) and the adapter configs (``peft_config``, name -> config)."""
 
     prefix = "lora_"
 
-    def __init__(self, model: nn.Module, config: LoraConfig, adapter_name: str = "default") -> None:
+    def __init__(self, model: nn.Module, config: AdapterConfig, adapter_name: str = "default") -> None:
         super().__init__()
         self.model = model
-        self.peft_config: dict[str, LoraConfig] = {}
+        self.peft_config: dict[str, AdapterConfig] = {}
         self.active_adapter = adapter_name
         self.inject_adapter(adapter_name, config)
 
@@ -111,9 +122,9 @@ class LoraModel(nn.Module):
             return getattr(self.model, name)
 
     # ---- layers ------------------------------------------------------------------------------------------------
-    def lora_layers(self) -> Iterator[tuple[str, LoraLayer]]:
+    def lora_layers(self) -> Iterator[tuple[str, AdapterLayer]]:
         for name, module in self.model.named_modules():
-            if isinstance(module, LoraLayer):
+            if isinstance(module, AdapterLayer):
                 yield name, module
 
     def saved_modules(self) -> Iterator[tuple[str, ModulesToSaveWrapper]]:
@@ -121,13 +132,13 @@ class LoraModel(nn.Module):
             if isinstance(module, ModulesToSaveWrapper):
                 yield name, module
 
-    def _adapter_layers(self) -> Iterator[LoraLayer | ModulesToSaveWrapper]:
+    def _adapter_layers(self) -> Iterator[AdapterLayer | ModulesToSaveWrapper]:
         for module in self.model.modules():
-            if isinstance(module, LoraLayer | ModulesToSaveWrapper):
+            if isinstance(module, AdapterLayer | ModulesToSaveWrapper):
                 yield module
 
     # ---- injection ---------------------------------------------------------------------------------------------
-    def inject_adapter(self, adapter_name: str, config: LoraConfig) -> None:
+    def inject_adapter(self, adapter_name: str, config: AdapterConfig) -> None:
         """Wrap every module ``config`` targets (adding ``adapter_name`` to already wrapped ones), wrap the
         ``modules_to_save``, then freeze everything but the adapters. Checks run before anything is changed."""
         if adapter_name in self.peft_config:
@@ -135,19 +146,25 @@ class LoraModel(nn.Module):
                                      "delete_adapter() it first")
         if "." in adapter_name or not adapter_name:
             raise AdapterConfigError(f"adapter name {adapter_name!r} must be a non-empty name without dots")
+        existing = next((c for c in self.peft_config.values()), None)
+        if existing is not None and type(existing) is not type(config):
+            raise AdapterConfigError(f"this model holds {type(existing).__name__} adapters; a {type(config).__name__} "
+                                     "cannot be added next to them")
         _resolve_targets(self.model, config)
         targets: list[tuple[str, nn.Module]] = []
         inside: list[str] = []  # prefixes of existing adapter wrappers: their internals are never targets
         for key, module in self.model.named_modules():
             if not key or any(key.startswith(p) for p in inside):
                 continue
-            if isinstance(module, LoraLayer | ModulesToSaveWrapper):
+            if isinstance(module, AdapterLayer | ModulesToSaveWrapper):
                 inside.append(key + ".")
             if is_target(config, key):
-                if not isinstance(module, LoraLayer | nn.Embedding) and not is_linear_like(module):
+                embedding_ok = isinstance(module, nn.Embedding) and isinstance(config, LoraConfig)
+                if not isinstance(module, AdapterLayer) and not embedding_ok and not is_linear_like(module):
                     raise UnsupportedTargetError(
-                        f"target module {key!r} is a {type(module).__name__}; LoRA wraps only Linear, Embedding and "
-                        "GPT-2 Conv1D layers. Narrow target_modules (e.g. name the projections inside it).")
+                        f"target module {key!r} is a {type(module).__name__}; {config.peft_type.value} wraps only "
+                        f"Linear{', Embedding' if isinstance(config, LoraConfig) else ''} and GPT-2 Conv1D layers. "
+                        "Narrow target_modules (e.g. name the projections inside it).")
                 targets.append((key, module))
         if not targets:
             raise TargetModulesNotFoundError(
@@ -156,10 +173,10 @@ class LoraModel(nn.Module):
                 "name suffixes from that list, a regex over full names, or 'all-linear'.")
         self.peft_config[adapter_name] = config
         for key, module in targets:
-            if isinstance(module, LoraLayer):
-                cast(LoraLinear | LoraEmbedding, module).add_adapter(adapter_name, config)
+            if isinstance(module, AdapterLayer):
+                cast(LoraLinear | LoraEmbedding | IA3Linear, module).add_adapter(adapter_name, config)  # type: ignore[arg-type]
             else:
-                wrapped = make_lora_layer(module, adapter_name, config)
+                wrapped = make_layer(module, adapter_name, config, key)
                 assert wrapped is not None
                 self._replace(key, wrapped)
         if config.modules_to_save:
@@ -178,7 +195,7 @@ class LoraModel(nn.Module):
             if not key or not any(key.endswith(name) for name in names):
                 continue
             parent = self.model.get_submodule(key.rpartition(".")[0]) if "." in key else self.model
-            if isinstance(parent, ModulesToSaveWrapper | LoraLayer):
+            if isinstance(parent, ModulesToSaveWrapper | AdapterLayer):
                 continue
             found = True
             if isinstance(module, ModulesToSaveWrapper):
@@ -192,7 +209,7 @@ class LoraModel(nn.Module):
     def _freeze_base(self) -> None:
         adapter_params: set[int] = set()
         for module in self._adapter_layers():
-            if isinstance(module, LoraLayer):
+            if isinstance(module, AdapterLayer):
                 for name in module.adapter_names():
                     adapter_params.update(id(p) for p in module._adapter_tensors(name))
             else:
@@ -201,19 +218,20 @@ class LoraModel(nn.Module):
             if id(param) not in adapter_params:
                 param.requires_grad_(False)
 
-    def _apply_bias_trainability(self, config: LoraConfig) -> None:
-        if config.bias == "all":
+    def _apply_bias_trainability(self, config: AdapterConfig) -> None:
+        bias_mode = getattr(config, "bias", "none")
+        if bias_mode == "all":
             for name, param in self.model.named_parameters():
                 if name.endswith(".bias") and ".modules_to_save." not in name and ".original_module." not in name:
                     param.requires_grad_(True)
-        elif config.bias == "lora_only":
+        elif bias_mode == "lora_only":
             for _, layer in self.lora_layers():
                 bias = getattr(layer.base_layer, "bias", None)
                 if isinstance(bias, nn.Parameter):
                     bias.requires_grad_(True)
 
     # ---- adapters ----------------------------------------------------------------------------------------------
-    def check_adapter(self, adapter_name: str) -> LoraConfig:
+    def check_adapter(self, adapter_name: str) -> AdapterConfig:
         if adapter_name not in self.peft_config:
             raise UnknownAdapterError(f"no adapter named {adapter_name!r}; this model has {sorted(self.peft_config)}")
         return self.peft_config[adapter_name]
@@ -295,3 +313,9 @@ def _sample_names(model: nn.Module, limit: int = 12) -> str:
         if generic not in seen:
             seen.append(generic)
     return ", ".join(seen[:limit]) + (" ..." if len(seen) > limit else "")
+
+
+class IA3Model(LoraModel):
+    """The same machinery for (IA)^3 adapters (``ia3_l`` vectors)."""
+
+    prefix = "ia3_"
