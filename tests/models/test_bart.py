@@ -143,3 +143,17 @@ def test_base_model_matches_reference_body(pair: tuple[str, Any, Any, Path]) -> 
         expected = reference.model(input_ids=ids, attention_mask=mask, decoder_input_ids=dec).last_hidden_state
         got = base(input_ids=ids, attention_mask=mask, decoder_input_ids=dec).last_hidden_state
     assert (got - expected).abs().max().item() < ATOL
+
+
+def test_hidden_states_match(pair: tuple[str, Any, Any, Path]) -> None:
+    """``output_hidden_states``: each layer's input and the final output, for encoder and decoder."""
+    _, reference, ours, _ = pair
+    ids, mask, dec = _inputs(reference)
+    with torch.no_grad():
+        expected = reference(input_ids=ids, attention_mask=mask, decoder_input_ids=dec, output_hidden_states=True)
+        got = ours(input_ids=ids, attention_mask=mask, decoder_input_ids=dec, output_hidden_states=True)
+    for side in ("encoder_hidden_states", "decoder_hidden_states"):
+        assert len(getattr(got, side)) == len(getattr(expected, side))
+        for a, b in zip(getattr(got, side), getattr(expected, side)):
+            assert (a - b).abs().max().item() < ATOL
+    assert ours(input_ids=ids, decoder_input_ids=dec).decoder_hidden_states is None

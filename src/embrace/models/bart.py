@@ -306,6 +306,13 @@ class _BartStack(nn.Module):
     def finish(self, hidden: torch.Tensor) -> torch.Tensor:
         return self.layer_norm(hidden) if self.config.normalize_before else hidden
 
+    def wants_states(self, output_hidden_states: bool | None) -> bool:
+        return bool(self.config.output_hidden_states if output_hidden_states is None else output_hidden_states)
+
+    @staticmethod
+    def collect(states: list[torch.Tensor] | None, last: torch.Tensor) -> tuple[torch.Tensor, ...] | None:
+        return None if states is None else (*states, last)
+
     def run_layer(self, layerdrop: float) -> bool:
         """LayerDrop while training (https://arxiv.org/abs/1909.11556)."""
         return not (self.training and layerdrop > 0 and bool(torch.rand([]) < layerdrop))
@@ -320,19 +327,26 @@ class BartEncoder(_BartStack):
                          persistent_positions=persistent_positions)
 
     def forward(self, input_ids: torch.Tensor | None = None, attention_mask: torch.Tensor | None = None,
-                inputs_embeds: torch.Tensor | None = None, **_: Any) -> BaseModelOutput:
+                inputs_embeds: torch.Tensor | None = None, output_hidden_states: bool | None = None,
+                **_: Any) -> BaseModelOutput:
+        """``hidden_states`` (with ``output_hidden_states``): each layer's input, then the final output."""
         hidden = self.embed(input_ids, inputs_embeds, 0, scale_given=False)
         bias = padding_mask_to_bias(attention_mask, hidden.dtype)
+        states: list[torch.Tensor] | None = [] if self.wants_states(output_hidden_states) else None
         for layer in self.layers:
+            if states is not None:
+                states.append(hidden)
             if self.run_layer(self.config.encoder_layerdrop):
                 hidden = layer(hidden, bias)
-        return BaseModelOutput(last_hidden_state=self.finish(hidden))
+        hidden = self.finish(hidden)
+        return BaseModelOutput(last_hidden_state=hidden, hidden_states=self.collect(states, hidden))
 
 
 @dataclass
 class DecoderOutput(ModelOutput):
     last_hidden_state: torch.Tensor
     past_key_values: KVCache | None = None
+    hidden_states: Hidden = None
 
 
 class BartDecoder(_BartStack):
@@ -346,7 +360,8 @@ class BartDecoder(_BartStack):
     def forward(self, input_ids: torch.Tensor | None = None, attention_mask: torch.Tensor | None = None,
                 encoder_hidden_states: torch.Tensor | None = None,
                 encoder_attention_mask: torch.Tensor | None = None, past_key_values: KVCache | None = None,
-                inputs_embeds: torch.Tensor | None = None, use_cache: bool | None = None, **_: Any) -> DecoderOutput:
+                inputs_embeds: torch.Tensor | None = None, use_cache: bool | None = None,
+                output_hidden_states: bool | None = None, **_: Any) -> DecoderOutput:
         """``attention_mask`` (batch, past + tgt_len) masks decoder padding; ``encoder_attention_mask``
         (batch, src_len) the encoder's. ``past_key_values`` (an :class:`EncoderDecoderCache`) is updated in place."""
         if use_cache and past_key_values is None:
@@ -355,10 +370,15 @@ class BartDecoder(_BartStack):
         hidden = self.embed(input_ids, inputs_embeds, past, scale_given=self.config.scale_given_embeds)
         self_bias, is_causal = attention_bias(attention_mask, hidden.shape[1], past, hidden.dtype, hidden.device)
         cross_bias = padding_mask_to_bias(encoder_attention_mask, hidden.dtype)
+        states: list[torch.Tensor] | None = [] if self.wants_states(output_hidden_states) else None
         for layer in self.layers:
+            if states is not None:
+                states.append(hidden)
             if self.run_layer(self.config.decoder_layerdrop):
                 hidden = layer(hidden, self_bias, is_causal, encoder_hidden_states, cross_bias, past_key_values)
-        return DecoderOutput(last_hidden_state=self.finish(hidden), past_key_values=past_key_values)
+        hidden = self.finish(hidden)
+        return DecoderOutput(last_hidden_state=hidden, past_key_values=past_key_values,
+                             hidden_states=self.collect(states, hidden))
 
 
 # ---- models ---------------------------------------------------------------------------------------------------------
@@ -453,23 +473,26 @@ class BartModel(BartPreTrainedModel):
                 decoder_input_ids: torch.Tensor | None = None, decoder_attention_mask: torch.Tensor | None = None,
                 encoder_outputs: Any = None, past_key_values: KVCache | None = None,
                 inputs_embeds: torch.Tensor | None = None, decoder_inputs_embeds: torch.Tensor | None = None,
-                use_cache: bool | None = None, return_dict: bool = True, **_: Any) -> Seq2SeqModelOutput:
+                use_cache: bool | None = None, output_hidden_states: bool | None = None, return_dict: bool = True,
+                **_: Any) -> Seq2SeqModelOutput:
         """``input_ids`` (batch, src_len), ``decoder_input_ids`` (batch, tgt_len) -> ``last_hidden_state``
         (batch, tgt_len, d_model). ``encoder_outputs`` skips the encoder (a BaseModelOutput or a tuple)."""
         if decoder_input_ids is None and decoder_inputs_embeds is None:
             decoder_input_ids = self.decoder_inputs_from_input_ids(input_ids)
         if encoder_outputs is None:
             encoder_outputs = self.encoder(input_ids=input_ids, attention_mask=attention_mask,
-                                           inputs_embeds=inputs_embeds)
+                                           inputs_embeds=inputs_embeds, output_hidden_states=output_hidden_states)
         encoder_outputs = as_encoder_output(encoder_outputs)
         if use_cache is None:
             use_cache = self.config.use_cache
         decoded = self.decoder(input_ids=decoder_input_ids, attention_mask=decoder_attention_mask,
                                encoder_hidden_states=encoder_outputs.last_hidden_state,
                                encoder_attention_mask=attention_mask, past_key_values=past_key_values,
-                               inputs_embeds=decoder_inputs_embeds, use_cache=use_cache)
+                               inputs_embeds=decoder_inputs_embeds, use_cache=use_cache,
+                               output_hidden_states=output_hidden_states)
         return Seq2SeqModelOutput(last_hidden_state=decoded.last_hidden_state,
                                   past_key_values=decoded.past_key_values if use_cache else None,
+                                  decoder_hidden_states=decoded.hidden_states,
                                   encoder_last_hidden_state=encoder_outputs.last_hidden_state,
                                   encoder_hidden_states=encoder_outputs.hidden_states,
                                   encoder_attentions=encoder_outputs.attentions)
@@ -523,8 +546,8 @@ class BartForConditionalGeneration(Seq2SeqLMMixin, BartPreTrainedModel):
                 decoder_input_ids: torch.Tensor | None = None, decoder_attention_mask: torch.Tensor | None = None,
                 encoder_outputs: Any = None, past_key_values: KVCache | None = None,
                 inputs_embeds: torch.Tensor | None = None, decoder_inputs_embeds: torch.Tensor | None = None,
-                labels: torch.Tensor | None = None, use_cache: bool | None = None, return_dict: bool = True,
-                **_: Any) -> Seq2SeqLMOutput:
+                labels: torch.Tensor | None = None, use_cache: bool | None = None,
+                output_hidden_states: bool | None = None, return_dict: bool = True, **_: Any) -> Seq2SeqLMOutput:
         """-> ``logits`` (batch, tgt_len, vocab). With ``labels`` (batch, tgt_len; -100 ignored) and no decoder
         inputs, the decoder reads the labels shifted right; the loss is the mean token cross entropy."""
         if labels is not None:
@@ -534,11 +557,13 @@ class BartForConditionalGeneration(Seq2SeqLMMixin, BartPreTrainedModel):
         out = self.model(input_ids=input_ids, attention_mask=attention_mask, decoder_input_ids=decoder_input_ids,
                          decoder_attention_mask=decoder_attention_mask, encoder_outputs=encoder_outputs,
                          past_key_values=past_key_values, inputs_embeds=inputs_embeds,
-                         decoder_inputs_embeds=decoder_inputs_embeds, use_cache=use_cache)
+                         decoder_inputs_embeds=decoder_inputs_embeds, use_cache=use_cache,
+                         output_hidden_states=output_hidden_states)
         bias = self.get_buffer("final_logits_bias")
         logits = self.lm_head(out.last_hidden_state) + bias.to(out.last_hidden_state.dtype)
         loss = seq2seq_loss(logits, labels) if labels is not None else None
         return Seq2SeqLMOutput(loss=loss, logits=logits, past_key_values=out.past_key_values,
+                               decoder_hidden_states=out.decoder_hidden_states,
                                encoder_last_hidden_state=out.encoder_last_hidden_state,
                                encoder_hidden_states=out.encoder_hidden_states,
                                encoder_attentions=out.encoder_attentions)
