@@ -139,6 +139,27 @@ class CausalLMBase(PreTrainedModel):
                                                                                 **hub)
         return model.quantize(quantization) if quantization is not None else model
 
+    def compile_decode(self: _ModelT, **compile_kwargs: Any) -> _ModelT:
+        """Run the one-token decode step through ``torch.compile`` (the prompt's forward stays eager); returns
+        the model. The first ``generate()`` pays the compile time (tens of seconds on a CPU), later ones reuse
+        it. ``compile_kwargs`` go to ``torch.compile`` (default ``dynamic=True``: the cache grows every step).
+        Undo with :meth:`uncompile_decode`."""
+        eager = type(self).forward.__get__(self)
+        compiled = torch.compile(eager, **{"dynamic": True, **compile_kwargs})
+
+        def forward(*args: Any, **kwargs: Any) -> Any:
+            ids = kwargs["input_ids"] if "input_ids" in kwargs else args[0] if args else None
+            step = (ids is not None and ids.shape[1] == 1 and kwargs.get("past_key_values") is not None
+                    and not torch.is_grad_enabled())
+            return compiled(*args, **kwargs) if step else eager(*args, **kwargs)
+
+        vars(self)["forward"] = forward
+        return self
+
+    def uncompile_decode(self: _ModelT) -> _ModelT:
+        vars(self).pop("forward", None)
+        return self
+
     def quantize(self: _ModelT, quantization: Any = "int8", *, skip: tuple[str, ...] = ()) -> _ModelT:
         """Swap the linear layers for weight-only ``"int8"`` or ``"bf16"`` ones in place (faster CPU decoding);
         returns the model. ``skip``: regexes of module names to keep in float. See
