@@ -87,6 +87,7 @@ _LAZY: dict[str, str] = {
     "LoraConfig": "embrace.peft", "TaskType": "embrace.peft", "PeftConfig": "embrace.peft",
     "PeftModel": "embrace.peft", "PeftModelForCausalLM": "embrace.peft",
     "PeftModelForSequenceClassification": "embrace.peft", "get_peft_model": "embrace.peft",
+    "IA3Config": "embrace.peft",
     # web demos (embrace.ui, Gradio-style)
     "Interface": "embrace.ui", "Textbox": "embrace.ui", "Number": "embrace.ui", "Slider": "embrace.ui",
     "Dropdown": "embrace.ui", "Checkbox": "embrace.ui", "Label": "embrace.ui", "JSON": "embrace.ui",
