@@ -186,3 +186,17 @@ def test_translation_pipeline_with_a_marian_model(folders: tuple[Path, Any], tmp
     translator = pipeline("translation", model=str(tmp_path))
     got = translator(texts, num_beams=2, max_new_tokens=12)
     assert [r["translation_text"] for r in got] == expected
+
+
+def test_seq2seq_collator_pads_like_the_reference(folders: tuple[Path, Any], ours: Any) -> None:
+    import transformers
+
+    from embrace.training.collators import DataCollatorForSeq2Seq
+
+    _, reference = folders
+    features = [dict(ours(t, text_target=g)) for t, g in zip(TEXTS[:3], TARGETS)]
+    expected = transformers.DataCollatorForSeq2Seq(reference, pad_to_multiple_of=4)(
+        [dict(reference(t, text_target=g)) for t, g in zip(TEXTS[:3], TARGETS)])
+    got = DataCollatorForSeq2Seq(ours, pad_to_multiple_of=4)(features)
+    for key in ("input_ids", "attention_mask", "labels"):
+        assert got[key].tolist() == expected[key].tolist(), key

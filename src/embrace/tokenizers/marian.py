@@ -285,12 +285,14 @@ class MarianTokenizer:
         return list(self._encode(text, text_pair, add_special_tokens=add_special_tokens, **kwargs)["input_ids"])
 
     def pad(self, encoded_inputs: Any, padding: bool | str = True, max_length: int | None = None,
-            pad_to_multiple_of: int | None = None, return_attention_mask: bool | None = None,
-            return_tensors: str | None = None, **_: Any) -> BatchEncoding:
+            pad_to_multiple_of: int | None = None, padding_side: str | None = None,
+            return_attention_mask: bool | None = None, return_tensors: str | None = None, **_: Any) -> BatchEncoding:
+        """Pad already-encoded features (a list of dicts or a dict of lists), as data collators do."""
         from embrace.tokenizers.hf_files import pad_features
 
         return pad_features(self, encoded_inputs, padding, max_length, pad_to_multiple_of,  # type: ignore[arg-type]
-                            return_attention_mask=return_attention_mask, return_tensors=return_tensors)
+                            padding_side=padding_side, return_attention_mask=return_attention_mask,
+                            return_tensors=return_tensors)
 
     # ---- decoding -----------------------------------------------------------------------------------------------
     def convert_tokens_to_string(self, tokens: list[str]) -> str:
