@@ -1,5 +1,6 @@
 """``embrace.metrics.load(name)``: metrics with the ``evaluate`` interface (``compute``, ``add``, ``add_batch``,
-``combine``). Available: accuracy, precision, recall, f1 (scikit-learn's definitions, computed with numpy)."""
+``combine``). Available: accuracy, precision, recall, f1, matthews_correlation, pearsonr, spearmanr, mse, mae
+(scikit-learn/scipy's definitions), exact_match, wer, cer (evaluate/jiwer's), all computed with numpy."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from embrace.metrics.classification import MetricInputError, accuracy, precision_recall_f1
+from embrace.metrics.regression import mae, matthews_correlation, mse, pearsonr, spearmanr
+from embrace.metrics.text import cer, exact_match, wer
 
 
 def _prf(name: str) -> Callable[..., dict[str, Any]]:
@@ -16,8 +19,10 @@ def _prf(name: str) -> Callable[..., dict[str, Any]]:
     return compute
 
 
-_METRICS: dict[str, Callable[..., dict[str, Any]]] = {
+_METRICS: dict[str, Callable[..., Any]] = {
     "accuracy": accuracy, "precision": _prf("precision"), "recall": _prf("recall"), "f1": _prf("f1"),
+    "matthews_correlation": matthews_correlation, "pearsonr": pearsonr, "spearmanr": spearmanr, "mse": mse,
+    "mae": mae, "exact_match": exact_match, "wer": wer, "cer": cer,
 }
 
 
@@ -40,7 +45,8 @@ class Metric:
         self._predictions.extend(list(predictions))
         self._references.extend(list(references))
 
-    def compute(self, *, predictions: Any = None, references: Any = None, **kwargs: Any) -> dict[str, Any]:
+    def compute(self, *, predictions: Any = None, references: Any = None, **kwargs: Any) -> Any:
+        """The metric's dict (a float for ``wer``/``cer``, as ``evaluate``)."""
         if predictions is not None:
             self.add_batch(predictions=predictions, references=references)
         preds, refs = self._predictions, self._references
@@ -62,12 +68,13 @@ class CombinedMetric:
         results: dict[str, Any] = {}
         for metric in self.metrics:
             options = {} if metric.name == "accuracy" else kwargs
-            results.update(metric.compute(predictions=predictions, references=references, **options))
+            value = metric.compute(predictions=predictions, references=references, **options)
+            results.update(value if isinstance(value, dict) else {metric.name: value})
         return results
 
 
 def load(name: str) -> Metric:
-    """The metric ``name`` ('accuracy', 'precision', 'recall' or 'f1')."""
+    """The metric ``name`` (see the module docstring for the list)."""
     return Metric(name)
 
 
