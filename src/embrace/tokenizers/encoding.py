@@ -24,6 +24,7 @@ class Encoding:
     word_ids: list[int | None] = field(default_factory=list)
     overflowing: list[Encoding] = field(default_factory=list)
     sequence_ranges: dict[int, tuple[int, int]] = field(default_factory=dict)
+    offsets_trimmed: bool = False  # byte-level offset trimming already applied (by the tokenizer's cached path)
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -138,7 +139,7 @@ class Encoding:
         self.ids += pair.ids
         self.type_ids += pair.type_ids
         self.tokens += pair.tokens
-        self.offsets += [(s + shift, e + shift) for s, e in pair.offsets]
+        self.offsets += [(s + shift, e + shift) for s, e in pair.offsets] if shift else pair.offsets
         self.attention_mask += pair.attention_mask
         self.special_tokens_mask += pair.special_tokens_mask
         self.word_ids += pair.word_ids

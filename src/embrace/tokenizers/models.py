@@ -6,13 +6,36 @@ Each model turns one pre-tokenized word into tokens. ``tokenize_ids(word)`` is t
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from itertools import accumulate
 from typing import Any, ClassVar
 
 from embrace.tokenizers.errors import InvalidTokenizerFileError, TokenIdError, require, unknown_type
 
 Token = tuple[int, str, int, int]
-_NO_MERGE = (1 << 62, -1)  # rank of a pair that has no merge: sorts after every real merge
-_CACHE_LIMIT = 200_000
+_NO_MERGE = 1 << 62  # packed rank of a pair that has no merge: larger than every real (rank << 32 | id)
+_PAIR_SHIFT = 32  # a pair (a, b) of ids is the int key a << 32 | b
+_ID_MASK = (1 << _PAIR_SHIFT) - 1
+CACHE_LIMIT = 200_000
+
+
+class WordCache(dict):
+    """word -> result, computed by ``fill`` on a miss and kept while the cache holds fewer than ``CACHE_LIMIT``.
+
+    Because misses go through ``__missing__``, ``map(cache.__getitem__, words)`` runs the whole lookup loop in C.
+    """
+
+    __slots__ = ("fill",)
+
+    def __init__(self, fill: Callable[[str], Any]) -> None:
+        super().__init__()
+        self.fill = fill
+
+    def __missing__(self, key: str) -> Any:
+        value = self.fill(key)
+        if len(self) < CACHE_LIMIT:
+            self[key] = value
+        return value
 
 
 class Model:
@@ -21,33 +44,35 @@ class Model:
     def __init__(self, vocab: dict[str, int]) -> None:
         self.vocab = vocab
         self.inv_vocab = {i: t for t, i in vocab.items()}
-        self._ids_cache: dict[str, list[int]] = {}
-        self._tok_cache: dict[str, list[Token]] = {}
-        self._raw_ids_cache: dict[str, list[int]] = {}  # raw (not yet byte-mapped) word -> ids, for ByteLevel
+        self.caches: dict[str, WordCache] = {}
+
+    def __getstate__(self) -> dict[str, Any]:  # caches hold closures and can be large: never pickled
+        state = dict(self.__dict__)
+        state["caches"] = {}
+        return state
+
+    def cache(self, name: str, fill: Callable[[str], Any]) -> WordCache:
+        """The per-word cache ``name`` of this model (created with ``fill`` on first use)."""
+        found = self.caches.get(name)
+        if found is None:
+            found = self.caches[name] = WordCache(fill)
+        return found
 
     def _tokenize(self, word: str) -> list[Token]:
         raise NotImplementedError
 
+    def word_ids(self, word: str) -> list[int]:
+        """Ids of one word, uncached (models override this with a faster ids-only algorithm)."""
+        return [t[0] for t in self._tokenize(word)]
+
     def tokenize(self, word: str) -> list[Token]:
-        out = self._tok_cache.get(word)
-        if out is None:
-            out = self._tokenize(word)
-            if len(self._tok_cache) < _CACHE_LIMIT:
-                self._tok_cache[word] = out
-        return out
+        return self.cache("tokens", self._tokenize)[word]
 
     def tokenize_ids(self, word: str) -> list[int]:
-        out = self._ids_cache.get(word)
-        if out is None:
-            out = [t[0] for t in self._tokenize(word)]
-            if len(self._ids_cache) < _CACHE_LIMIT:
-                self._ids_cache[word] = out
-        return out
+        return self.cache("ids", self.word_ids)[word]
 
     def clear_cache(self) -> None:
-        self._ids_cache.clear()
-        self._tok_cache.clear()
-        self._raw_ids_cache.clear()
+        self.caches.clear()
 
     def token_to_id(self, token: str) -> int | None:
         return self.vocab.get(token)
@@ -181,15 +206,18 @@ class BPE(Model):
         self.ignore_merges = ignore_merges
         self.dropout = dropout
         prefix_len = len(continuing_subword_prefix or "")
-        self.ranks: dict[tuple[int, int], tuple[int, int]] = {}
+        # (a << 32 | b) -> (rank << 32 | merged id): int keys hash fast, and min() over packed ints is the
+        # lowest rank with the leftmost pair winning ties, so the merge loop compares plain ints
+        self.ranks: dict[int, int] = {}
         for rank, (a, b) in enumerate(merges):
             new = a + (b[prefix_len:] if prefix_len and b.startswith(continuing_subword_prefix or "") else b)
             ia, ib, inew = vocab.get(a), vocab.get(b), vocab.get(new)
             if ia is None or ib is None or inew is None:
                 missing = a if ia is None else b if ib is None else new
                 raise InvalidTokenizerFileError(f"BPE: merge {a!r} {b!r} uses {missing!r}, which is not in the vocabulary")
-            self.ranks.setdefault((ia, ib), (rank, inew))
-        self.unk_id = self._require_token(unk_token, "unk_token")
+            self.ranks.setdefault(ia << _PAIR_SHIFT | ib, rank << _PAIR_SHIFT | inew)
+        # an empty vocabulary is an untrained model (``BPE(unk_token="[UNK]")`` before ``train_from_iterator``)
+        self.unk_id = self._require_token(unk_token, "unk_token") if vocab else None
         self._byte_ids = [vocab.get(f"<0x{b:02X}>") for b in range(256)] if byte_fallback else []
 
     def _initial(self, word: str) -> tuple[list[int], list[tuple[int, int]]]:
@@ -234,54 +262,62 @@ class BPE(Model):
     def _merge(self, ids: list[int], spans: list[tuple[int, int]] | None) -> None:
         """Apply the lowest-ranked merge, leftmost first, until none applies (the reference's order).
 
-        ``pair_ranks[i]`` holds (rank, merged id) of the pair at ``i``; ``min``/``index`` keep the scan in C.
+        ``packed[i]`` is the packed (rank, merged id) of the pair at ``i``; ``min``/``index`` keep the scan in C.
         """
-        if len(ids) < 2:
+        n = len(ids)
+        if n < 2:
             return
-        ranks, none = self.ranks, _NO_MERGE
-        pair_ranks = [ranks.get(pair, none) for pair in zip(ids, ids[1:])]
+        get, none, shift = self.ranks.get, _NO_MERGE, _PAIR_SHIFT
+        packed = [get(a << shift | b, none) for a, b in zip(ids, ids[1:])]
         while True:
-            best = min(pair_ranks)
-            if best is none:
+            best = min(packed)
+            if best == none:
                 return
-            i = pair_ranks.index(best)
-            ids[i : i + 2] = [best[1]]
+            i = packed.index(best)
+            new = best & _ID_MASK
+            ids[i : i + 2] = (new,)
             if spans is not None:
-                spans[i : i + 2] = [(spans[i][0], spans[i + 1][1])]
-            del pair_ranks[i]
-            if i > 0:
-                pair_ranks[i - 1] = ranks.get((ids[i - 1], ids[i]), none)
-            if i < len(ids) - 1:
-                pair_ranks[i] = ranks.get((ids[i], ids[i + 1]), none)
-            if not pair_ranks:
+                spans[i : i + 2] = ((spans[i][0], spans[i + 1][1]),)
+            del packed[i]
+            n -= 1
+            if n == 1:
                 return
+            if i > 0:
+                packed[i - 1] = get(ids[i - 1] << shift | new, none)
+            if i < n - 1:
+                packed[i] = get(new << shift | ids[i + 1], none)
 
-    def tokenize_ids(self, word: str) -> list[int]:
-        out = self._ids_cache.get(word)
-        if out is not None:
-            return out
-        if self.ignore_merges and word in self.vocab:
-            out = [self.vocab[word]]
-        else:
-            ids: list[int] | None = None
-            if not self.prefix and not self.suffix:  # the common byte-level case: every char is a token
-                try:
-                    ids = [self.vocab[c] for c in word]
-                except KeyError:
-                    ids = None
-            if ids is None:
-                ids = self._initial(word)[0]
-            self._merge(ids, None)
-            out = ids
-        if len(self._ids_cache) < _CACHE_LIMIT:
-            self._ids_cache[word] = out
-        return out
+    def word_ids(self, word: str) -> list[int]:
+        if self.ignore_merges:
+            whole = self.vocab.get(word)
+            if whole is not None:
+                return [whole]
+        ids: list[int] | None = None
+        if not self.prefix and not self.suffix:  # the common byte-level case: every char is a token
+            try:
+                ids = [self.vocab[c] for c in word]
+            except KeyError:
+                ids = None
+        if ids is None:
+            ids = self._initial(word)[0]
+        self._merge(ids, None)
+        return ids
 
     def _tokenize(self, word: str) -> list[Token]:
         if self.ignore_merges:
             id_ = self.vocab.get(word)
             if id_ is not None:
                 return [(id_, word, 0, len(word))]
+        if not self.prefix and not self.suffix:
+            try:
+                ids = [self.vocab[c] for c in word]
+            except KeyError:
+                pass
+            else:  # one char per initial token: merged tokens spell the word, so spans follow from lengths
+                self._merge(ids, None)
+                tokens = [self.inv_vocab[i] for i in ids]
+                ends = list(accumulate(map(len, tokens)))
+                return list(zip(ids, tokens, [0, *ends[:-1]], ends))
         ids, spans = self._initial(word)
         self._merge(ids, spans)
         inv = self.inv_vocab

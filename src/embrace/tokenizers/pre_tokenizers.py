@@ -7,6 +7,8 @@ begins at original offset 0 (Metaspace's ``prepend_scheme="first"`` depends on i
 
 from __future__ import annotations
 
+import re
+from itertools import accumulate
 from typing import Any, ClassVar
 
 import regex
@@ -19,6 +21,14 @@ PUNCT = r"\p{P}!-/:-@\[-`{-~"  # Unicode punctuation plus ASCII punctuation (sym
 WORD = r"\p{Alphabetic}\p{M}\p{Nd}\p{Pc}\p{Join_Control}"  # Rust's Unicode \w
 GPT2_PATTERN = (
     rf"'s|'t|'re|'ve|'m|'ll|'d| ?\p{{L}}+| ?\p{{N}}+| ?[^{WS}\p{{L}}\p{{N}}]+|[{WS}]+(?![^{WS}])|[{WS}]+"
+)
+# The same patterns restricted to ASCII input, for the stdlib ``re`` engine (about twice as fast as ``regex`` on
+# them); used only when ``text.isascii()``, where they match exactly what the Unicode patterns match.
+_ASCII_WS = r"\t\n\v\f\r "
+_ASCII_PUNCT = r"!-/:-@\[-`{-~"
+GPT2_ASCII = re.compile(
+    rf"'s|'t|'re|'ve|'m|'ll|'d| ?[A-Za-z]+| ?[0-9]+| ?[^{_ASCII_WS}A-Za-z0-9]+|[{_ASCII_WS}]+(?![^{_ASCII_WS}])"
+    rf"|[{_ASCII_WS}]+"
 )
 BEHAVIORS = ("Removed", "Isolated", "MergedWithPrevious", "MergedWithNext", "Contiguous")
 
@@ -94,10 +104,32 @@ def split_spans(pattern: regex.Pattern[str], text: str, behavior: str, invert: b
 
 
 Word = tuple[str, int, "list[int] | None"]
+WordSpans = tuple[list[str], list[int]]
+_RE_MATCH_START, _RE_MATCH_GROUP = re.Match.start, re.Match.group
+_REGEX_MATCH = type(regex.match("", ""))
+_REGEX_MATCH_START, _REGEX_MATCH_GROUP = _REGEX_MATCH.start, _REGEX_MATCH.group
+
+
+def match_spans(pattern: Any, text: str) -> WordSpans:
+    """Every match of ``pattern`` and its start, with the loops in C (``map`` over the match methods)."""
+    matches = list(pattern.finditer(text))
+    if isinstance(pattern, re.Pattern):
+        return list(map(_RE_MATCH_GROUP, matches)), list(map(_RE_MATCH_START, matches))
+    return list(map(_REGEX_MATCH_GROUP, matches)), list(map(_REGEX_MATCH_START, matches))
 
 
 class PreTokenizer:
     type_name: ClassVar[str] = ""
+    maps_bytes: ClassVar[bool] = False  # words of find_words are raw text that the model sees byte-mapped
+
+    def find_words(self, text: str) -> list[str] | None:
+        """Cache keys for the fast paths: the words as slices of ``text`` (before any byte mapping), or None when
+        this pre-tokenizer rewrites text in a way slices cannot express (then ``split_str``/``split`` are used)."""
+        return None
+
+    def find_word_spans(self, text: str) -> WordSpans | None:
+        """Like ``find_words`` plus the start of each word in ``text`` (the offsets fast path)."""
+        return None
 
     def split_str(self, text: str, at_start: bool = True) -> list[str]:
         raise NotImplementedError
@@ -123,11 +155,28 @@ class _RegexSplit(PreTokenizer):
     behavior: str = "Removed"
     invert: bool = False
     keep_matches_only: bool = False  # the kept pieces are exactly the pattern's matches
+    ascii_pattern: re.Pattern[str] | None = None  # the same matches on ASCII text, with the faster ``re``
+
+    def _matcher(self, text: str) -> Any:
+        return self.ascii_pattern if self.ascii_pattern is not None and text.isascii() else self.pattern
 
     def split_str(self, text: str, at_start: bool = True) -> list[str]:
         if self.keep_matches_only:
-            return [t for t in self.pattern.findall(text) if t]
+            return [t for t in self._matcher(text).findall(text) if t]
         return [text[s:e] for s, e in split_spans(self.pattern, text, self.behavior, self.invert)]
+
+    def find_words(self, text: str) -> list[str]:
+        return self.split_str(text)
+
+    def find_word_spans(self, text: str) -> WordSpans:
+        if self.keep_matches_only:
+            words, starts = match_spans(self._matcher(text), text)
+            if "" in words:
+                kept = [(w, s) for w, s in zip(words, starts) if w]
+                return [w for w, _ in kept], [s for _, s in kept]
+            return words, starts
+        spans = split_spans(self.pattern, text, self.behavior, self.invert)
+        return [text[s:e] for s, e in spans], [s for s, _ in spans]
 
     def split(self, ns: NormalizedString) -> list[NormalizedString]:
         return [ns.slice(s, e) for s, e in split_spans(self.pattern, ns.text, self.behavior, self.invert)]
@@ -143,18 +192,21 @@ class BertPreTokenizer(_RegexSplit):
 
     type_name = "BertPreTokenizer"
     pattern = regex.compile(rf"[^{WS}{PUNCT}]+|[{PUNCT}]")
+    ascii_pattern = re.compile(rf"[^{_ASCII_WS}{_ASCII_PUNCT}]+|[{_ASCII_PUNCT}]")
     behavior, invert, keep_matches_only = "Removed", True, True
 
 
 class Whitespace(_RegexSplit):
     type_name = "Whitespace"
     pattern = regex.compile(rf"[{WORD}]+|[^{WORD}{WS}]+")
+    ascii_pattern = re.compile(rf"[A-Za-z0-9_]+|[^A-Za-z0-9_{_ASCII_WS}]+")
     behavior, invert, keep_matches_only = "Removed", True, True
 
 
 class WhitespaceSplit(_RegexSplit):
     type_name = "WhitespaceSplit"
     pattern = regex.compile(rf"[^{WS}]+")
+    ascii_pattern = re.compile(rf"[^{_ASCII_WS}]+")
     behavior, invert, keep_matches_only = "Removed", True, True
 
 
@@ -209,6 +261,7 @@ class ByteLevel(PreTokenizer):
     """GPT-2: optional prefix space, GPT-2 regex split, then each UTF-8 byte becomes one printable character."""
 
     type_name = "ByteLevel"
+    maps_bytes = True
     regex_pattern = regex.compile(GPT2_PATTERN)
 
     def __init__(self, add_prefix_space: bool = True, trim_offsets: bool = True, use_regex: bool = True) -> None:
@@ -216,11 +269,26 @@ class ByteLevel(PreTokenizer):
         self.trim_offsets = trim_offsets
         self.use_regex = use_regex
 
+    def _matcher(self, text: str) -> Any:
+        return GPT2_ASCII if text.isascii() else self.regex_pattern
+
     def split_str(self, text: str, at_start: bool = True) -> list[str]:
+        return [byte_level_str(p) for p in self.find_words(text)]
+
+    def find_words(self, text: str) -> list[str]:
         if self.add_prefix_space and text and not text.startswith(" "):
             text = " " + text
-        pieces = self.regex_pattern.findall(text) if self.use_regex else ([text] if text else [])
-        return [byte_level_str(p) for p in pieces]
+        if not self.use_regex:
+            return [text] if text else []
+        return self._matcher(text).findall(text)
+
+    def find_word_spans(self, text: str) -> WordSpans | None:
+        if self.add_prefix_space and text and not text.startswith(" "):
+            return None  # the inserted space maps onto the first char: left to split_words
+        if not self.use_regex:
+            return ([text], [0]) if text else ([], [])
+        words = self._matcher(text).findall(text)  # the pattern matches every char: words tile the text
+        return words, list(accumulate(map(len, words[:-1]), initial=0)) if words else []
 
     def split(self, ns: NormalizedString) -> list[NormalizedString]:
         if self.add_prefix_space and ns.text and not ns.text.startswith(" "):
@@ -314,6 +382,58 @@ class Metaspace(PreTokenizer):
         }
 
 
+def _script_names() -> list[str]:
+    """One name per Unicode script known to the ``regex`` module (its property table), Han-like ones excluded."""
+    try:
+        from regex import _regex_core
+
+        table: dict[str, int] = _regex_core.PROPERTIES["SCRIPT"][1]
+    except (ImportError, AttributeError, KeyError, IndexError):  # pragma: no cover - other regex versions
+        return ["Latin", "Greek", "Cyrillic", "Arabic", "Hebrew", "Hangul", "Thai", "Devanagari", "Inherited"]
+    longest: dict[int, str] = {}
+    for name, value in table.items():
+        if len(name) > len(longest.get(value, "")):
+            longest[value] = name
+    skip = {"HAN", "HIRAGANA", "KATAKANA", "COMMON", "LATIN", "UNKNOWN"}
+    return ["Latin", *sorted(n for n in longest.values() if n not in skip and not n.startswith("QAA"))]
+
+
+class UnicodeScripts(PreTokenizer):
+    """Split where the Unicode script changes (the reference's rules: Hiragana, Katakana and U+30FC count as Han;
+    a space belongs to no script, so it joins the run before it, and spaces before the first run are dropped).
+
+    Private-use and unassigned characters behave like the space, as in the reference. The reference's script
+    table is older (about Unicode 9): characters assigned since then get their real script here, where the
+    reference treats them like spaces."""
+
+    type_name = "UnicodeScripts"
+    _pattern: regex.Pattern[str] | None = None
+
+    @classmethod
+    def pattern(cls) -> regex.Pattern[str]:
+        if cls._pattern is None:  # built on first use: about 160 script classes
+            han = r"[\p{sc=Han}\p{sc=Hiragana}\p{sc=Katakana}\u30fc]"
+            common = r"(?:(?![ \u30fc])\p{sc=Common})"
+            classes = [han, common, *(rf"\p{{sc={name}}}" for name in _script_names())]
+            no_script = r"[ \p{Co}\p{Cn}]"
+            runs = [rf"{c}(?:{no_script}|{c})*" for c in classes]
+            # the last alternative: a char of a script missing from the list (never dropped)
+            cls._pattern = regex.compile("|".join([*runs, r"[^ \p{Co}\p{Cn}]"]))
+        return cls._pattern
+
+    def split_str(self, text: str, at_start: bool = True) -> list[str]:
+        return self.pattern().findall(text)
+
+    def find_words(self, text: str) -> list[str]:
+        return self.split_str(text)
+
+    def find_word_spans(self, text: str) -> WordSpans:
+        return match_spans(self.pattern(), text)
+
+    def split(self, ns: NormalizedString) -> list[NormalizedString]:
+        return [ns.slice(*m.span()) for m in self.pattern().finditer(ns.text)]
+
+
 class Sequence(PreTokenizer):
     type_name = "Sequence"
 
@@ -351,7 +471,8 @@ def from_json(d: dict[str, Any] | None) -> PreTokenizer | None:
         return None
     kind = require(d, "type", "pre_tokenizer")
     simple: dict[str, type[PreTokenizer]] = {
-        "BertPreTokenizer": BertPreTokenizer, "Whitespace": Whitespace, "WhitespaceSplit": WhitespaceSplit
+        "BertPreTokenizer": BertPreTokenizer, "Whitespace": Whitespace, "WhitespaceSplit": WhitespaceSplit,
+        "UnicodeScripts": UnicodeScripts,
     }
     if kind in simple:
         return simple[kind]()

@@ -128,23 +128,39 @@ def _space_counts(token: str) -> tuple[int, int]:
     return counts
 
 
+def trim_token(token: str, s: int, e: int, keep_single_lead: bool = False) -> tuple[int, int]:
+    """Offsets of one token without its leading/trailing (byte-level) spaces; ``keep_single_lead`` keeps a
+    single leading space (the reference does that for the first token when ``add_prefix_space`` is set)."""
+    lead, trail = _space_counts(token)
+    if lead and not (keep_single_lead and lead == 1):
+        s = min(s + lead, e)
+    if trail and e >= trail:
+        e = max(e - trail, s)
+    return s, e
+
+
 def trim_byte_level_offsets(encoding: Encoding, add_prefix_space: bool) -> None:
-    """Drop leading/trailing (byte-level) spaces from token offsets, like the reference's ByteLevel processor."""
-    offsets = encoding.offsets
-    for i, token in enumerate(encoding.tokens):
-        lead, trail = _space_counts(token)
-        if not lead and not trail:
-            continue
-        s, e = offsets[i]
-        if lead:
-            if (i == 0 or s == 0) and add_prefix_space and lead == 1:
-                lead = 0
-            s = min(s + lead, e)
-        if trail and e >= trail:
-            e = max(e - trail, s)
-        offsets[i] = (s, e)
+    """Drop leading/trailing (byte-level) spaces from token offsets, like the reference's ByteLevel processor.
+
+    Skipped once for an encoding whose offsets the tokenizer's cached path already trimmed (``offsets_trimmed``)."""
+    if encoding.offsets_trimmed:
+        encoding.offsets_trimmed = False
+    else:
+        offsets = encoding.offsets
+        for i, token in enumerate(encoding.tokens):
+            lead, trail = _space_counts(token)
+            if lead or trail:
+                s, e = offsets[i]
+                offsets[i] = trim_token(token, s, e, add_prefix_space and (i == 0 or s == 0))
     for o in encoding.overflowing:
         trim_byte_level_offsets(o, add_prefix_space)
+
+
+def offset_trimmer(processor: PostProcessor | None) -> ByteLevel | RobertaProcessing | None:
+    """The processor whose byte-level offset trimming the tokenizer may apply per cached word, if any."""
+    if isinstance(processor, (ByteLevel, RobertaProcessing)) and processor.trim_offsets:
+        return processor
+    return None
 
 
 class ByteLevel(PostProcessor):

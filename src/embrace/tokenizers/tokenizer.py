@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterable, Sequence
+from itertools import chain, repeat
+from operator import add
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +27,7 @@ from embrace.tokenizers.errors import (
     require,
 )
 from embrace.tokenizers.normalizers import NormalizedString
+from embrace.tokenizers.word_cache import assemble, entry_cache, ids_cache
 
 InputSequence = str | Sequence[str]
 EncodeInput = InputSequence | tuple[InputSequence, InputSequence] | list[InputSequence]
@@ -261,30 +264,103 @@ class Tokenizer:
                 out.append((ns, None))
         return out
 
-    def _encode_sequence(self, text: str, type_id: int, word_index: int | None = None) -> Encoding:
+    def _encode_sequence(self, text: str, type_id: int, word_index: int | None = None,
+                         trimmer: processors.ByteLevel | processors.RobertaProcessing | None = None) -> Encoding:
+        """One sequence through added tokens, normalizer, pre-tokenizer and model.
+
+        Words come from the per-word entry cache and are assembled in C (``word_cache``). With ``trimmer`` the
+        post-processor's byte-level offset trimming is applied here, per cached word, and the encoding is marked
+        ``offsets_trimmed`` so the processor skips it."""
         enc = Encoding()
         ids, tokens, offsets, word_ids = enc.ids, enc.tokens, enc.offsets, enc.word_ids
-        tokenize, pre = self.model.tokenize, self.pre_tokenizer
+        pre = self.pre_tokenizer
+        byte_level = pre is not None and pre.maps_bytes
+        plain = entry_cache(self.model, byte_level)
+        trimmed = entry_cache(self.model, byte_level, processors.trim_token, "trim") if trimmer else None
+        keep_lead = trimmer is not None and trimmer.add_prefix_space
         w = -1
         for ns, id_ in self._splits(text):
             if id_ is not None:
                 w += 1
                 ids.append(id_)
-                tokens.append(self.id_to_token(id_) or "")
-                offsets.append(ns.original(0, len(ns.text)))
+                token = self.id_to_token(id_) or ""
+                tokens.append(token)
+                s, e = ns.original(0, len(ns.text))
+                if trimmer is not None:
+                    s, e = processors.trim_token(token, s, e, keep_lead and (not offsets or s == 0))
+                offsets.append((s, e))
                 word_ids.append(w if word_index is None else word_index)
                 continue
-            words = pre.split_words(ns.text) if pre is not None else [(ns.text, 0, None)]
-            if words is None:  # pre-tokenizers that rewrite the text: go through NormalizedString slices
-                for piece in pre.split(ns):  # type: ignore[union-attr]
-                    w += 1
-                    word = w if word_index is None else word_index
-                    for tid, tok, s, e in tokenize(piece.text):
-                        ids.append(tid)
-                        tokens.append(tok)
-                        offsets.append(piece.original(s, e))
-                        word_ids.append(word)
+            spans = pre.find_word_spans(ns.text) if pre is not None else ([ns.text], [0])
+            if spans is None:
+                w = self._encode_words_slow(ns, enc, w, word_index, trimmer)
                 continue
+            words, starts = spans
+            if not words:
+                continue
+            align = ns.align
+            cache = trimmed if trimmed is not None and align is None else plain
+            first = len(ids)
+            entries = list(map(cache.__getitem__, words))
+            shifted = list(map(add, starts, repeat(ns.base))) if ns.base and align is None else starts
+            t_ids, t_tokens, t_offsets, t_words = assemble(entries, shifted, w + 1)
+            if align is not None:
+                t_offsets = [(align[s][0], align[e - 1][1]) for s, e in t_offsets]
+            w += len(words)
+            ids += t_ids
+            tokens += t_tokens
+            offsets += t_offsets
+            word_ids += t_words if word_index is None else [word_index] * len(t_ids)
+            if trimmer is not None and cache is plain:
+                self._trim_exact(enc, first, None, keep_lead)
+            elif keep_lead:
+                self._trim_exact(enc, first, (ns.base + starts[0], plain[words[0]]), keep_lead)
+        n = len(ids)
+        enc.type_ids = [type_id] * n
+        enc.attention_mask = [1] * n
+        enc.special_tokens_mask = [0] * n
+        enc.offsets_trimmed = trimmer is not None
+        return enc
+
+    @staticmethod
+    def _trim_exact(enc: Encoding, first: int, first_word: tuple[int, Any] | None, keep_lead: bool) -> None:
+        """Byte-level trimming where the cached per-word trimming does not apply (tokens from ``first`` on).
+
+        ``first_word`` None: nothing from ``first`` on is trimmed yet (an alignment changed lengths, or the slow
+        path); trim every token. Else ``(start, entry)`` of the first word, already trimmed per word: only its
+        tokens at sequence index 0 or offset 0 need the reference's rule (keep a single leading space), so they
+        are recomputed from their untrimmed offsets."""
+        offsets, tokens = enc.offsets, enc.tokens
+        if first_word is None:
+            for i in range(first, len(offsets)):
+                s, e = offsets[i]
+                offsets[i] = processors.trim_token(tokens[i], s, e, keep_lead and (i == 0 or s == 0))
+            return
+        word_start, (_ids, _toks, rel_starts, rel_ends, *_deltas) = first_word
+        if first and word_start:
+            return
+        for k, (rel_s, rel_e) in enumerate(zip(rel_starts, rel_ends)):
+            s, e = word_start + rel_s, word_start + rel_e
+            if first + k == 0 or s == 0:
+                offsets[first + k] = processors.trim_token(tokens[first + k], s, e, True)
+
+    def _encode_words_slow(self, ns: NormalizedString, enc: Encoding, w: int, word_index: int | None,
+                           trimmer: Any) -> int:
+        """Pre-tokenizers without ``find_word_spans``: word by word (``split_words``, or NormalizedString slices)."""
+        ids, tokens, offsets, word_ids = enc.ids, enc.tokens, enc.offsets, enc.word_ids
+        first = len(ids)
+        tokenize, pre = self.model.tokenize, self.pre_tokenizer
+        words = pre.split_words(ns.text)  # type: ignore[union-attr]
+        if words is None:  # pre-tokenizers that rewrite the text: go through NormalizedString slices
+            for piece in pre.split(ns):  # type: ignore[union-attr]
+                w += 1
+                word = w if word_index is None else word_index
+                for tid, tok, s, e in tokenize(piece.text):
+                    ids.append(tid)
+                    tokens.append(tok)
+                    offsets.append(piece.original(s, e))
+                    word_ids.append(word)
+        else:
             base, align = ns.base, ns.align
             for word_text, start, src in words:
                 w += 1
@@ -304,15 +380,16 @@ class Tokenizer:
                         offsets.append((base + a, base + b + 1))
                     else:
                         offsets.append((align[a][0], align[b][1]))
-        n = len(ids)
-        enc.type_ids = [type_id] * n
-        enc.attention_mask = [1] * n
-        enc.special_tokens_mask = [0] * n
-        return enc
+        if trimmer is not None:
+            self._trim_exact(enc, first, None, trimmer.add_prefix_space)
+        return w
 
     def _encode_input(self, text: InputSequence, type_id: int, is_pretokenized: bool) -> Encoding:
         if not is_pretokenized:
-            return self._encode_sequence(_check_text(text), type_id)
+            # without truncation the processor's offset trimming can happen per cached word (with truncation
+            # every overflowing window has its own first token, so the processor does it)
+            trimmer = processors.offset_trimmer(self.post_processor) if self.truncation is None else None
+            return self._encode_sequence(_check_text(text), type_id, None, trimmer)
         if isinstance(text, str) or not isinstance(text, Sequence):
             raise TokenizerInputError(f"a pre-tokenized input must be a list of str, got {type(text).__name__}")
         return Encoding.merge([self._encode_sequence(_check_text(w, "word"), type_id, i) for i, w in enumerate(text)])
@@ -378,12 +455,12 @@ class Tokenizer:
             e.pad(length, p["pad_id"], p["pad_type_id"], p["pad_token"], p["direction"])
 
     # ---------------------------------------------------------------- fast ids-only path
-    def _ids_sequence(self, text: str) -> list[int]:
+    def _ids_sequence(self, text: str, cache: Any, mapped_cache: Any) -> list[int]:
+        """Ids of one text: ``cache`` maps the pre-tokenizer's ``find_words`` to ids (C-level ``map``);
+        ``mapped_cache`` takes the already rewritten words of ``split_str`` when ``find_words`` gives None."""
         ids: list[int] = []
-        norm, pre, model = self.normalizer, self.pre_tokenizer, self.model
-        cache = model._ids_cache
-        raw_byte_level = pre if type(pre) is pre_tokenizers.ByteLevel and pre.use_regex else None
-        raw_cache = model._raw_ids_cache
+        norm, pre = self.normalizer, self.pre_tokenizer
+        has_normalized = self.added_vocab.has_normalized()
         for s, e, id_ in self.added_vocab.split_raw(text):
             if id_ is not None:
                 ids.append(id_)
@@ -391,27 +468,22 @@ class Tokenizer:
             piece = text[s:e] if s or e != len(text) else text
             if norm is not None:
                 piece = norm.normalize_str(piece)
-            parts = self.added_vocab.split_normalized(piece) if self.added_vocab.has_normalized() else [(0, len(piece), None)]
+            parts = self.added_vocab.split_normalized(piece) if has_normalized else [(0, len(piece), None)]
             for s2, e2, id2 in parts:
                 if id2 is not None:
                     ids.append(id2)
                     continue
-                sub = piece[s2:e2]
-                if raw_byte_level is not None:  # cache by the raw piece: hits skip the byte mapping
-                    if raw_byte_level.add_prefix_space and sub and not sub.startswith(" "):
-                        sub = " " + sub
-                    for w in raw_byte_level.regex_pattern.findall(sub):
-                        hit = raw_cache.get(w)
-                        if hit is None:
-                            hit = model.tokenize_ids(pre_tokenizers.byte_level_str(w))
-                            if len(raw_cache) < 200_000:
-                                raw_cache[w] = hit
-                        ids.extend(hit)
+                sub = piece[s2:e2] if s2 or e2 != len(piece) else piece
+                if pre is None:
+                    if sub:
+                        ids += cache[sub]
                     continue
-                words = pre.split_str(sub, s == 0 and s2 == 0) if pre is not None else ([sub] if sub else [])
-                for w in words:
-                    hit = cache.get(w)
-                    ids.extend(hit if hit is not None else model.tokenize_ids(w))
+                words = pre.find_words(sub)
+                if words is not None:
+                    ids += chain.from_iterable(map(cache.__getitem__, words))
+                else:
+                    words = pre.split_str(sub, s == 0 and s2 == 0)
+                    ids += chain.from_iterable(map(mapped_cache.__getitem__, words))
         return ids
 
     def encode_batch_ids(self, texts: Sequence[str], add_special_tokens: bool = True) -> list[list[int]]:
@@ -425,9 +497,12 @@ class Tokenizer:
         if trunc is not None:
             direction = trunc["direction"]
             max_len = trunc["max_length"] - (self.num_special_tokens_to_add(False) if add_special_tokens else 0)
+        pre = self.pre_tokenizer
+        cache = ids_cache(self.model, pre is not None and pre.maps_bytes)
+        mapped_cache = ids_cache(self.model, False)
         out = []
         for text in texts:
-            ids = self._ids_sequence(_check_text(text))
+            ids = self._ids_sequence(_check_text(text), cache, mapped_cache)
             if max_len is not None and len(ids) > max_len:
                 ids = ids[:max_len] if direction == "right" else ids[len(ids) - max_len :]
             if post is not None:
@@ -444,6 +519,33 @@ class Tokenizer:
             else:
                 out = [[pad] * (length - len(ids)) + ids for ids in out]
         return out
+
+    # ---------------------------------------------------------------- training
+    def train_from_iterator(self, iterator: Iterable[Any], trainer: Any = None, length: int | None = None) -> None:
+        """Learn this tokenizer's model from ``iterator`` (str, or lists of str) with its own normalizer and
+        pre-tokenizer, in place, like ``tokenizers.Tokenizer.train_from_iterator(iterator, trainer=...)``.
+        Without ``trainer``, the default trainer of the model type is used."""
+        from embrace.tokenizers.trainers import pipeline
+
+        self._replace_with(pipeline.train_from_iterator(self, iterator, trainer or self._default_trainer(), length))
+
+    def train(self, files: str | os.PathLike[str] | Sequence[str | os.PathLike[str]], trainer: Any = None) -> None:
+        """``train_from_iterator`` over every line of ``files`` (UTF-8), like ``tokenizers.Tokenizer.train``."""
+        from embrace.tokenizers.trainers import pipeline
+
+        self._replace_with(pipeline.train_from_files(self, files, trainer or self._default_trainer()))  # type: ignore[arg-type]
+
+    def _default_trainer(self) -> Any:
+        from embrace.tokenizers import trainers
+
+        kinds = {"BPE": trainers.BpeTrainer, "WordPiece": trainers.WordPieceTrainer,
+                 "Unigram": trainers.UnigramTrainer, "WordLevel": trainers.WordLevelTrainer}
+        return kinds[self.model.type_name]()
+
+    def _replace_with(self, data: dict[str, Any]) -> None:
+        trained = Tokenizer.from_dict(data)
+        self.model, self.added_vocab = trained.model, trained.added_vocab
+        self._refresh_added()
 
     # ---------------------------------------------------------------- decoding
     def decode(self, ids: Sequence[int], skip_special_tokens: bool = True) -> str:
