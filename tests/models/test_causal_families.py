@@ -97,3 +97,19 @@ def test_opt_checkpoint_without_model_prefix_loads(tmp_path: Path) -> None:
     ours = AutoModelForCausalLM.from_pretrained(tmp_path / "base")
     ids, mask = padded_batch()
     assert max_logit_diff(reference, ours, ids, mask) < 1e-4
+
+
+@pytest.mark.parametrize("model_type, legacy", [
+    ("gpt_neox", {"rotary_pct": 0.25, "rotary_emb_base": 10000, "use_parallel_residual": True}),  # Pythia files
+    ("phi", {"partial_rotary_factor": 0.4, "rope_theta": 10000.0, "rope_scaling": None}),           # phi-2 file
+    ("gemma", {"hidden_act": "gelu", "rope_theta": 10000.0, "num_key_value_heads": 1}),             # gemma-2b file
+])
+def test_legacy_config_keys_read_as_the_reference_reads_them(model_type: str, legacy: dict[str, Any]) -> None:
+    from embrace.models.auto import AutoConfig
+
+    shape = dict(vocab_size=VOCAB, hidden_size=32, num_hidden_layers=1, num_attention_heads=4, intermediate_size=64)
+    ours = AutoConfig.for_model(model_type, **shape, **legacy)
+    reference = transformers.AutoConfig.for_model(model_type, **shape, **legacy)
+    assert ours.rope_parameters == reference.rope_parameters
+    if model_type == "gemma":
+        assert ours.hidden_act == reference.hidden_act == "gelu_pytorch_tanh"
