@@ -285,3 +285,15 @@ def test_save_is_atomic_and_complete(tmp_path):
         PeftModel.from_pretrained(tiny_llama(), tmp_path)
     with pytest.raises(embrace.errors.EmbraceFileNotFoundError, match="is a file"):
         model.save_pretrained(tmp_path / "adapter_config.json")
+
+
+def test_custom_adapter_name_and_subfolder(tmp_path):
+    model = get_peft_model(tiny_llama(), lora(init_lora_weights=False))
+    expected = logits(model)
+    model.save_pretrained(tmp_path / "outer" / "inner")
+    loaded = PeftModel.from_pretrained(tiny_llama(), tmp_path / "outer", subfolder="inner", adapter_name="mine")
+    assert loaded.active_adapter == "mine"
+    assert any(".lora_A.mine." in n for n, _ in loaded.named_parameters())
+    torch.testing.assert_close(logits(loaded), expected, atol=1e-6, rtol=0)
+    with pytest.raises(UnknownAdapterError):
+        loaded.save_pretrained(tmp_path / "again", selected_adapters=["default"])

@@ -205,3 +205,19 @@ def test_config_file_round_trip(llama_dir, tmp_path):
     read_by_ours = ep.LoraConfig.from_pretrained(tmp_path / "ref")
     assert read_by_ref.r == read_by_ours.r == 4 and read_by_ref.use_rslora and read_by_ours.use_rslora
     assert read_by_ours.task_type == ep.TaskType.CAUSAL_LM
+
+
+def test_bert_token_classification_head(tmp_path_factory, tmp_path):
+    from embrace.models.bert import BertForTokenClassification
+
+    folder = tmp_path_factory.mktemp("bert_tok")
+    torch.manual_seed(0)
+    transformers.BertForTokenClassification(transformers.BertConfig(
+        vocab_size=100, hidden_size=32, num_hidden_layers=1, num_attention_heads=4, intermediate_size=64,
+        num_labels=5)).save_pretrained(folder)
+    kwargs = {"r": 2, "target_modules": ["query", "key"], "task_type": "TOKEN_CLS", "init_lora_weights": False}
+    ref, ours = _pair(transformers.BertForTokenClassification, BertForTokenClassification, folder, kwargs)
+    assert type(ours).__name__ == "PeftModelForTokenClassification"
+    inputs = {"input_ids": torch.randint(0, 100, (2, 6))}
+    _check_pair(ref, ours, inputs, tmp_path, BertForTokenClassification, transformers.BertForTokenClassification,
+                folder)
