@@ -93,3 +93,34 @@ def test_our_save_loads_in_reference(pair: tuple[Any, Any, Path], tmp_path: Path
     assert again.src_lang == "en_XX" and again.tgt_lang == "ro_RO"
     assert again(TEXTS, text_target=TEXTS)["labels"] == reference(TEXTS, text_target=TEXTS)["labels"]
     assert again(TEXTS)["input_ids"] == reference(TEXTS)["input_ids"]
+
+
+def test_translation_pipeline_forces_the_target_language(pair: tuple[Any, Any, Path], tmp_path: Path) -> None:
+    """tokenizer (src_lang) + MBartForConditionalGeneration + generate(forced_bos_token_id=tgt code) end to end."""
+    import shutil
+
+    import torch
+    import transformers
+    from tests.models.bart_family import COMMON, perturb
+
+    from embrace.pipelines import pipeline
+
+    reference_tokenizer, _, folder = pair
+    shutil.copytree(folder, tmp_path, dirs_exist_ok=True)
+    config = transformers.MBartConfig(**{**COMMON, "vocab_size": len(reference_tokenizer)}, scale_embedding=True,
+                                      pad_token_id=reference_tokenizer.pad_token_id,
+                                      eos_token_id=reference_tokenizer.eos_token_id, decoder_start_token_id=2)
+    torch.manual_seed(0)
+    reference = transformers.MBartForConditionalGeneration(config).eval()
+    perturb(reference)
+    reference.save_pretrained(tmp_path)
+    reference_tokenizer.src_lang = "en_XX"
+    inputs = reference_tokenizer(TEXTS, padding=True, return_tensors="pt")
+    ro = reference_tokenizer.convert_tokens_to_ids("ro_RO")
+    with torch.no_grad():
+        ids = reference.generate(**inputs, forced_bos_token_id=ro, num_beams=2, max_new_tokens=10)
+    expected = reference_tokenizer.batch_decode(ids, skip_special_tokens=True)
+    translator = pipeline("translation", model=str(tmp_path), src_lang="en_XX", tgt_lang="ro_RO")
+    got = translator(TEXTS, num_beams=2, max_new_tokens=10)
+    assert [r["translation_text"] for r in got] == expected
+    assert (ids[:, 1] == ro).all()
