@@ -12,7 +12,7 @@ Reported per server: completed requests, tokens received inside the window and t
 token (for the tutorial server: to the whole answer, which is its first token) and p50/p99 inter-token latency
 (streamed only). After the embrace phase the bench reads ``/metrics`` and checks that no KV slot is still held.
 
-    .venv/bin/python bench/bench_serve.py [--clients 32] [--duration 60] [--max-tokens 64] [--rounds 1]
+    .venv/bin/python bench/bench_serve.py [--clients 32] [--duration 60] [--max-tokens 64] [--rounds 1] [--threads 1]
 """
 
 from __future__ import annotations
@@ -46,12 +46,15 @@ PROMPTS = [
 
 
 # ---- the tutorial server (run in its own process with --serve-baseline) ----------------------------------------
-def serve_baseline(port: int) -> None:
+def serve_baseline(port: int, threads: int) -> None:
     import threading
 
+    import torch
     import uvicorn
     from fastapi import Body, FastAPI
 
+    if threads:
+        torch.set_num_threads(threads)
     pipe = _tutorial_pipeline()
     lock = threading.Lock()   # one request at a time, as in the tutorial (its endpoint is one blocking call)
     app = FastAPI()
@@ -188,13 +191,14 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def start_server(name: str, clients: int) -> tuple[subprocess.Popen[bytes], str]:
+def start_server(name: str, clients: int, threads: int) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
     if name == "embrace":
         command = [sys.executable, "-m", "embrace.cli", "serve", f"chat={GGUF}", "--port", str(port),
                    "--max-num-seqs", str(clients), "--log-level", "warning"]
+        command += ["--threads", str(threads)] if threads else []
     else:
-        command = [sys.executable, __file__, "--serve-baseline", "--port", str(port)]
+        command = [sys.executable, __file__, "--serve-baseline", "--port", str(port), "--threads", str(threads)]
     process = subprocess.Popen(command, cwd=ROOT)
     url = f"http://127.0.0.1:{port}"
     wait_ready(process, url)
@@ -256,18 +260,19 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=60.0, help="seconds of load per server and round")
     parser.add_argument("--max-tokens", type=int, default=64)
     parser.add_argument("--rounds", type=int, default=1, help="alternate the servers this many times")
+    parser.add_argument("--threads", type=int, default=0, help="torch threads in both servers (0: torch's default)")
     parser.add_argument("--serve-baseline", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve_baseline:
-        serve_baseline(args.port)
+        serve_baseline(args.port, args.threads)
         return
     if not GGUF.is_file():
         sys.exit(f"SmolLM2 GGUF asset missing at {GGUF}: run scripts/fetch-assets.sh")
     rows, leaks = [], []
     for round_index in range(args.rounds):
         for name in ("embrace", "transformers-pipeline+fastapi"):
-            process, url = start_server(name, args.clients)
+            process, url = start_server(name, args.clients, args.threads)
             try:
                 result = asyncio.run(run_phase(name, url, args.clients, args.duration, args.max_tokens))
                 if name == "embrace":
@@ -283,7 +288,7 @@ def main() -> None:
     ratio = statistics.mean(float(r["tokens_per_s"]) for r in ours) / max(
         statistics.mean(float(r["tokens_per_s"]) for r in base), 1e-9)
     print(f"\n{args.clients} concurrent clients, {args.max_tokens} tokens per request, {args.duration:g} s per phase, "
-          f"load average {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f}")
+          f"torch threads {args.threads or 'default'}, load average {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f}")
     print("| server | requests done | tokens | tokens/s | TTFT p50 (s) | TTFT p99 (s) | ITL p50 (s) | ITL p99 (s) |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|")
     for r in rows:
@@ -294,7 +299,8 @@ def main() -> None:
     out = ROOT / "bench/results/serve.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"rows": rows, "ratio": ratio, "kv_after": leaks, "load_average": load,
-                               "clients": args.clients, "max_tokens": args.max_tokens, "duration_s": args.duration},
+                               "clients": args.clients, "max_tokens": args.max_tokens, "duration_s": args.duration,
+                               "threads": args.threads},
                               indent=2))
     if any(any(v for v in leak.values()) for leak in leaks):
         sys.exit("KV slots leaked after the load test")

@@ -204,24 +204,32 @@ def stream_options(body: dict[str, Any]) -> bool:
 
 
 # ---- responses --------------------------------------------------------------------------------------------------
-async def collect(request: Request, stream: EventStream, count: int, handle: RequestHandle,
-                  on_event: Callable[[StreamEvent], None]) -> None:
-    """Wait for every sequence to finish (non-streaming); cancel them if the client leaves."""
+async def collect(request: Request, stream: EventStream, count: int, handle: RequestHandle
+                  ) -> list[list[StreamEvent]]:
+    """Every choice's events once all ``count`` finished (non-streaming); cancel them if the client leaves."""
+    events: list[list[StreamEvent]] = [[] for _ in range(count)]
     try:
         async for event in stream.events(request, count):
             if event is None:
                 if await request.is_disconnected():
                     handle.cancel()
-                    return
+                    break
                 continue
             if event.error is not None:
                 handle.cancel()
                 raise ApiError(event.status, event.error, kind="server_error" if event.status >= 500 else
                                "invalid_request_error", code="timeout" if event.status == 504 else None)
-            on_event(event)
+            events[event.index].append(event)
     except asyncio.CancelledError:
         handle.cancel()
         raise
+    return events
+
+
+def finished_choice(events: list[StreamEvent]) -> tuple[str, str | None, int]:
+    """``(text, finish_reason, completion tokens)`` of one choice's events."""
+    text = "".join(e.text for e in events)
+    return (text, events[-1].finish_reason, events[-1].completion_tokens) if events else (text, None, 0)
 
 
 def sse_response(chunks: AsyncIterator[bytes], handle: RequestHandle) -> StreamingResponse:
@@ -240,6 +248,36 @@ def sse_response(chunks: AsyncIterator[bytes], handle: RequestHandle) -> Streami
 def error_chunk(event: StreamEvent) -> bytes:
     return sse({"error": {"message": event.error, "type": "server_error", "param": None,
                           "code": "timeout" if event.status == 504 else None}})
+
+
+def chunk_writer(rid: str, kind: str, created: int, model: str) -> Callable[..., bytes]:
+    """``write(choices, **extra)`` -> one SSE event of a ``kind`` ("chat.completion.chunk", "text_completion")."""
+
+    def write(choices: list[dict[str, Any]], **extra: Any) -> bytes:
+        return sse({"id": rid, "object": kind, "created": created, "model": model, "system_fingerprint": None,
+                    "choices": choices, **extra})
+
+    return write
+
+
+async def stream_choices(request: Request, stream: EventStream, count: int, write: Callable[..., bytes],
+                         render: Callable[[StreamEvent], dict[str, Any]], prompt_tokens: int,
+                         include_usage: bool) -> AsyncIterator[bytes]:
+    """SSE events for ``count`` choices: one per engine event (``render`` makes its choice object), comments
+    while idle, an error event if a sequence fails, and the usage chunk when asked for."""
+    completion_tokens = 0
+    async for event in stream.events(request, count):
+        if event is None:
+            yield b": keep-alive\n\n"
+            continue
+        if event.error is not None:
+            yield error_chunk(event)
+            return
+        yield write([render(event)])
+        if event.finish_reason is not None:
+            completion_tokens += event.completion_tokens
+    if include_usage:
+        yield write([], usage=usage(prompt_tokens, completion_tokens))
 
 
 def build_router(registry: ModelRegistry) -> APIRouter:
@@ -267,54 +305,32 @@ def build_router(registry: ModelRegistry) -> APIRouter:
         stream = EventStream()
         handle = submit(served, [prompt], params, n, stream, config.retry_after_s)
         rid, created, tokenizer = new_id("chatcmpl"), now_s(), served.tokenizer
-
-        def chunk(choices: list[dict[str, Any]], **extra: Any) -> bytes:
-            return sse({"id": rid, "object": "chat.completion.chunk", "created": created, "model": served.id,
-                        "system_fingerprint": None, "choices": choices, **extra})
-
         if streaming:
+            write = chunk_writer(rid, "chat.completion.chunk", created, served.id)
+
+            def render(event: StreamEvent) -> dict[str, Any]:
+                entries = chat_logprob_entries(tokenizer, event)
+                return {"index": event.index, "delta": {"content": event.text} if event.text else {},
+                        "logprobs": {"content": entries} if entries else None, "finish_reason": event.finish_reason}
 
             async def chunks() -> AsyncIterator[bytes]:
                 for i in range(n):
-                    yield chunk([{"index": i, "delta": {"role": "assistant", "content": ""}, "logprobs": None,
+                    yield write([{"index": i, "delta": {"role": "assistant", "content": ""}, "logprobs": None,
                                   "finish_reason": None}])
-                completion_tokens = 0
-                async for event in stream.events(request, n):
-                    if event is None:
-                        yield b": keep-alive\n\n"
-                        continue
-                    if event.error is not None:
-                        yield error_chunk(event)
-                        return
-                    entries = chat_logprob_entries(tokenizer, event)
-                    delta = {"content": event.text} if event.text else {}
-                    yield chunk([{"index": event.index, "delta": delta,
-                                  "logprobs": {"content": entries} if entries else None,
-                                  "finish_reason": event.finish_reason}])
-                    if event.finish_reason is not None:
-                        completion_tokens += event.completion_tokens
-                if include_usage:
-                    yield chunk([], usage=usage(len(prompt), completion_tokens))
+                async for piece in stream_choices(request, stream, n, write, render, len(prompt), include_usage):
+                    yield piece
 
             return sse_response(chunks(), handle)
 
-        texts = [""] * n
-        logprobs: list[list[dict[str, Any]]] = [[] for _ in range(n)]
-        finish: list[str | None] = [None] * n
-        totals = [0] * n
-
-        def on_event(event: StreamEvent) -> None:
-            texts[event.index] += event.text
-            logprobs[event.index] += chat_logprob_entries(tokenizer, event)
-            if event.finish_reason is not None:
-                finish[event.index], totals[event.index] = event.finish_reason, event.completion_tokens
-
-        await collect(request, stream, n, handle, on_event)
-        choices = [{"index": i, "message": {"role": "assistant", "content": texts[i]},
-                    "logprobs": {"content": logprobs[i]} if params.logprobs else None, "finish_reason": finish[i]}
-                   for i in range(n)]
+        choices, total = [], 0
+        for i, events in enumerate(await collect(request, stream, n, handle)):
+            text, finish, tokens = finished_choice(events)
+            entries = [entry for e in events for entry in chat_logprob_entries(tokenizer, e)]
+            choices.append({"index": i, "message": {"role": "assistant", "content": text},
+                            "logprobs": {"content": entries} if params.logprobs else None, "finish_reason": finish})
+            total += tokens
         return {"id": rid, "object": "chat.completion", "created": created, "model": served.id,
-                "system_fingerprint": None, "choices": choices, "usage": usage(len(prompt), sum(totals))}
+                "system_fingerprint": None, "choices": choices, "usage": usage(len(prompt), total)}
 
     @router.post("/v1/completions", response_model=None)
     async def completions(request: Request) -> Response | dict[str, Any]:
@@ -330,53 +346,35 @@ def build_router(registry: ModelRegistry) -> APIRouter:
         count = len(prompts) * n
         prompt_tokens = sum(len(p) for p in prompts) * n
 
-        def chunk(choices: list[dict[str, Any]], **extra: Any) -> bytes:
-            return sse({"id": rid, "object": "text_completion", "created": created, "model": served.id,
-                        "system_fingerprint": None, "choices": choices, **extra})
-
         if streaming:
+            offsets = [0] * count
 
-            async def chunks() -> AsyncIterator[bytes]:
-                offsets = [0] * count
-                completion_tokens = 0
-                async for event in stream.events(request, count):
-                    if event is None:
-                        yield b": keep-alive\n\n"
-                        continue
-                    if event.error is not None:
-                        yield error_chunk(event)
-                        return
-                    lp = None
-                    if params.logprobs:
-                        piece = CompletionLogprobs()
-                        piece.add(tokenizer, event, offsets[event.index])
-                        lp = piece.as_dict()
-                    offsets[event.index] += len(event.text)
-                    yield chunk([{"index": event.index, "text": event.text, "logprobs": lp,
-                                  "finish_reason": event.finish_reason}])
-                    if event.finish_reason is not None:
-                        completion_tokens += event.completion_tokens
-                if include_usage:
-                    yield chunk([], usage=usage(prompt_tokens, completion_tokens))
+            def render(event: StreamEvent) -> dict[str, Any]:
+                logprobs = None
+                if params.logprobs:
+                    piece = CompletionLogprobs()
+                    piece.add(tokenizer, event, offsets[event.index])
+                    logprobs = piece.as_dict()
+                offsets[event.index] += len(event.text)
+                return {"index": event.index, "text": event.text, "logprobs": logprobs,
+                        "finish_reason": event.finish_reason}
 
-            return sse_response(chunks(), handle)
+            write = chunk_writer(rid, "text_completion", created, served.id)
+            return sse_response(stream_choices(request, stream, count, write, render, prompt_tokens, include_usage),
+                                handle)
 
-        texts = [""] * count
-        logprobs = [CompletionLogprobs() for _ in range(count)]
-        finish: list[str | None] = [None] * count
-        totals = [0] * count
-
-        def on_event(event: StreamEvent) -> None:
-            logprobs[event.index].add(tokenizer, event, len(texts[event.index]))
-            texts[event.index] += event.text
-            if event.finish_reason is not None:
-                finish[event.index], totals[event.index] = event.finish_reason, event.completion_tokens
-
-        await collect(request, stream, count, handle, on_event)
-        choices = [{"index": i, "text": texts[i], "logprobs": logprobs[i].as_dict() if params.logprobs else None,
-                    "finish_reason": finish[i]} for i in range(count)]
+        choices, total = [], 0
+        for i, events in enumerate(await collect(request, stream, count, handle)):
+            text, finish, tokens = finished_choice(events)
+            logprobs, offset = CompletionLogprobs(), 0
+            for event in events:
+                logprobs.add(tokenizer, event, offset)
+                offset += len(event.text)
+            choices.append({"index": i, "text": text, "logprobs": logprobs.as_dict() if params.logprobs else None,
+                            "finish_reason": finish})
+            total += tokens
         return {"id": rid, "object": "text_completion", "created": created, "model": served.id,
-                "system_fingerprint": None, "choices": choices, "usage": usage(prompt_tokens, sum(totals))}
+                "system_fingerprint": None, "choices": choices, "usage": usage(prompt_tokens, total)}
 
     @router.post("/v1/embeddings")
     async def embeddings(request: Request) -> dict[str, Any]:

@@ -12,8 +12,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 
-from embrace.serving.engine import StreamEvent
-from embrace.serving.openai_api import EventStream, collect, read_json, submit
+from embrace.serving.openai_api import EventStream, collect, finished_choice, read_json, submit
 from embrace.serving.protocol import ApiError, field_of
 from embrace.serving.registry import ModelRegistry
 from embrace.serving.sampling import SamplingParams
@@ -93,12 +92,7 @@ def build_pipelines_router(registry: ModelRegistry) -> APIRouter:
         params = generation_params(parameters, served.engine.max_model_len - max(len(p) for p in prompts))
         stream = EventStream()
         handle = submit(served, prompts, params, 1, stream, config.retry_after_s)
-        outputs = [""] * len(prompts)
-
-        def on_event(event: StreamEvent) -> None:
-            outputs[event.index] += event.text
-
-        await collect(request, stream, len(prompts), handle, on_event)
+        outputs = [finished_choice(events)[0] for events in await collect(request, stream, len(prompts), handle)]
         full = parameters.get("return_full_text", True)
         results = [[{"generated_text": (t + o) if full else o}] for t, o in zip(texts, outputs)]
         return results[0] if isinstance(inputs, str) else results
