@@ -297,3 +297,10 @@ def test_custom_adapter_name_and_subfolder(tmp_path):
     torch.testing.assert_close(logits(loaded), expected, atol=1e-6, rtol=0)
     with pytest.raises(UnknownAdapterError):
         loaded.save_pretrained(tmp_path / "again", selected_adapters=["default"])
+
+
+def test_modules_to_save_that_match_nothing_change_nothing():
+    base = tiny_llama()
+    with pytest.raises(TargetModulesNotFoundError, match="modules_to_save"):
+        get_peft_model(base, lora(modules_to_save=["scorer"]))
+    assert not any("lora" in n for n, _ in base.named_parameters())  # no half-wrapped model left behind

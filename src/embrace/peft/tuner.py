@@ -171,6 +171,7 @@ class LoraModel(nn.Module):
                 f"target_modules {_describe(config.target_modules)} matched no module of "
                 f"{type(self.model).__name__}. Module names look like: {_sample_names(self.model)}. Use names or "
                 "name suffixes from that list, a regex over full names, or 'all-linear'.")
+        saved_keys = self._modules_to_save_keys(config.modules_to_save) if config.modules_to_save else []
         self.peft_config[adapter_name] = config
         for key, module in targets:
             if isinstance(module, AdapterLayer):
@@ -179,8 +180,7 @@ class LoraModel(nn.Module):
                 wrapped = make_layer(module, adapter_name, config, key)
                 assert wrapped is not None
                 self._replace(key, wrapped)
-        if config.modules_to_save:
-            self._wrap_modules_to_save(adapter_name, config.modules_to_save)
+        self._wrap_modules_to_save(adapter_name, saved_keys)
         self._freeze_base()
         self.set_adapter(self.active_adapter if self.active_adapter in self.peft_config else adapter_name)
 
@@ -189,22 +189,27 @@ class LoraModel(nn.Module):
         parent = self.model.get_submodule(parent_name) if parent_name else self.model
         setattr(parent, child, module)
 
-    def _wrap_modules_to_save(self, adapter_name: str, names: list[str]) -> None:
-        found = False
-        for key, module in list(self.model.named_modules(remove_duplicate=False)):
+    def _modules_to_save_keys(self, names: list[str]) -> list[str]:
+        """Names of the modules ``modules_to_save`` picks (a name suffix match, as PEFT); raises when none."""
+        keys = []
+        for key, _ in self.model.named_modules(remove_duplicate=False):
             if not key or not any(key.endswith(name) for name in names):
                 continue
             parent = self.model.get_submodule(key.rpartition(".")[0]) if "." in key else self.model
-            if isinstance(parent, ModulesToSaveWrapper | AdapterLayer):
-                continue
-            found = True
+            if not isinstance(parent, ModulesToSaveWrapper | AdapterLayer):
+                keys.append(key)
+        if not keys:
+            raise TargetModulesNotFoundError(f"modules_to_save {names} matched no module of "
+                                             f"{type(self.model).__name__}: {_sample_names(self.model)}")
+        return keys
+
+    def _wrap_modules_to_save(self, adapter_name: str, keys: list[str]) -> None:
+        for key in keys:
+            module = self.model.get_submodule(key)
             if isinstance(module, ModulesToSaveWrapper):
                 module.add_adapter(adapter_name)
             else:
                 self._replace(key, ModulesToSaveWrapper(module, adapter_name))
-        if not found:
-            raise TargetModulesNotFoundError(f"modules_to_save {names} matched no module of "
-                                             f"{type(self.model).__name__}: {_sample_names(self.model)}")
 
     def _freeze_base(self) -> None:
         adapter_params: set[int] = set()
