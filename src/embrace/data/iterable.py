@@ -150,14 +150,30 @@ class IterableDataset(_StreamBase):
 
     # ------------------------------------------------------------------ iteration
     def _rows(self, shard_ids: list[int], stride: tuple[int, int]) -> Iterator[Row]:
-        def source() -> Iterator[Row]:
-            for i in shard_ids:
-                yield from self._shards[i]()
+        return self._pipeline(self._steps, shard_ids, stride)
 
-        it: Iterator[Row] = source()
-        if stride[1] > 1:
-            it = (row for j, row in enumerate(it) if j % stride[1] == stride[0])
-        for kind, arg in self._steps:
+    def _pipeline(self, steps: list[tuple[str, Any]], shard_ids: list[int], stride: tuple[int, int]) -> Iterator[Row]:
+        """Rows of ``shard_ids`` through ``steps``. The last shuffle whose shard order may change (no take/skip
+        before it) feeds its buffer from up to ``max_buffer_input_shards`` groups of consecutive shards read
+        round-robin, one row each, as the reference does; each group runs the steps before that shuffle."""
+        split = _interleaving_shuffle(steps)
+        if split is None:
+            def source() -> Iterator[Row]:
+                for i in shard_ids:
+                    yield from self._shards[i]()
+
+            it: Iterator[Row] = source()
+            if stride[1] > 1:
+                it = (row for j, row in enumerate(it) if j % stride[1] == stride[0])
+            tail = steps
+        else:
+            max_groups = steps[split][1][2]
+            groups = _contiguous_groups(shard_ids, min(len(shard_ids), max_groups))
+            it = _round_robin([self._pipeline(steps[:split], g, (0, 1)) for g in groups])
+            if stride[1] > 1:
+                it = (row for j, row in enumerate(it) if j % stride[1] == stride[0])
+            tail = steps[split:]
+        for kind, arg in tail:
             it = _STEPS[kind](self, it, arg)
         return it
 
@@ -177,17 +193,19 @@ class IterableDataset(_StreamBase):
                 yield format_python_row(row, self._format)
 
     def _shard_order(self) -> list[int]:
-        """Shard order after shuffle steps: the reference's ``rng.shuffle`` of the shard list (plus, from epoch 1
-        on, a second shuffle seeded by the epoch)."""
+        """Shard order after the shuffle steps: each shuffle's ``rng.shuffle`` of the shard list, as in the
+        reference, unless a take/skip before it fixed the order; from epoch 1 on, one more shuffle seeded by the
+        epoch (skipped too when the pipeline has a take/skip)."""
         import numpy as np
 
         order = list(range(len(self._shards)))
+        fixed = False
         for kind, arg in self._steps:
-            if kind == "shuffle":
-                seed, _ = arg
-                np.random.default_rng(seed).shuffle(order)
-                if self._epoch:
-                    np.random.default_rng(self._epoch).shuffle(order)
+            fixed = fixed or kind in ("take", "skip")
+            if kind == "shuffle" and not fixed:
+                copy.deepcopy(arg[0]).shuffle(order)
+        if self._epoch and not fixed:
+            np.random.default_rng(self._epoch).shuffle(order)
         return order
 
     def iter(self, batch_size: int, drop_last_batch: bool = False) -> Iterator[dict[str, list[Any]]]:
@@ -231,9 +249,15 @@ class IterableDataset(_StreamBase):
         columns = [input_columns] if isinstance(input_columns, str) else input_columns
         return self._with("filter", (function, with_indices, columns, batched, batch_size, fn_kwargs or {}))
 
-    def shuffle(self, seed: int | None = None, generator: Any = None, buffer_size: int = 1000) -> IterableDataset:
-        """Shuffle the shard order and the rows within a ``buffer_size`` buffer (approximate shuffle)."""
-        return self._with("shuffle", (seed, buffer_size))
+    def shuffle(self, seed: int | None = None, generator: Any = None, buffer_size: int = 1000,
+                max_buffer_input_shards: int = 10) -> IterableDataset:
+        """Shuffle the shard order and the rows within a ``buffer_size`` buffer (approximate shuffle); the buffer
+        is fed from up to ``max_buffer_input_shards`` shards at a time. Same order as the reference for a seed."""
+        import numpy as np
+
+        # kept as a Generator and deep-copied at each use, like the reference (same state every iteration)
+        rng = copy.deepcopy(generator) if generator is not None else np.random.default_rng(seed)
+        return self._with("shuffle", (rng, buffer_size, max(1, max_buffer_input_shards)))
 
     def select_columns(self, column_names: str | list[str]) -> IterableDataset:
         names = [column_names] if isinstance(column_names, str) else list(column_names)
@@ -331,8 +355,8 @@ def _step_shuffle(ds: IterableDataset, rows: Iterator[Row], spec: Any) -> Iterat
     all but ``buffer_size // 2`` and keep the rest; at the end emit a permutation of what is left."""
     import numpy as np
 
-    seed, buffer_size = spec
-    rng = np.random.default_rng(seed)
+    generator, buffer_size, _max_input_shards = spec
+    rng = copy.deepcopy(generator)
     if ds._epoch:
         rng = np.random.default_rng(int(rng.integers(0, 1 << 63)) - ds._epoch)
     buffer: list[Row] = []
@@ -346,6 +370,44 @@ def _step_shuffle(ds: IterableDataset, rows: Iterator[Row], spec: Any) -> Iterat
             buffer = [buffer[i] for i in order[cut:]]
     for i in rng.permutation(len(buffer)):
         yield buffer[i]
+
+
+def _interleaving_shuffle(steps: list[tuple[str, Any]]) -> int | None:
+    """Index of the last shuffle step that reads several shards at once (none after a take/skip)."""
+    found = None
+    for i, (kind, arg) in enumerate(steps):
+        if kind in ("take", "skip"):
+            return found
+        if kind == "shuffle" and arg[2] > 1:
+            found = i
+    return found
+
+
+def _contiguous_groups(items: list[int], n: int) -> list[list[int]]:
+    """``n`` groups of consecutive items, the first ``len % n`` one larger (the reference's contiguous shards)."""
+    size, extra = divmod(len(items), n) if n else (0, 0)
+    groups, start = [], 0
+    for i in range(n):
+        end = start + size + (1 if i < extra else 0)
+        groups.append(items[start:end])
+        start = end
+    return groups
+
+
+def _round_robin(iterators: list[Iterator[Row]]) -> Iterator[Row]:
+    """One row from each iterator in turn, skipping exhausted ones, until all are exhausted."""
+    active = list(iterators)
+    while active:
+        still = []
+        for it in active:
+            row = next(it, _DONE)
+            if row is not _DONE:
+                still.append(it)
+                yield row
+        active = still
+
+
+_DONE: Any = object()
 
 
 def _step_take(ds: IterableDataset, rows: Iterator[Row], n: int) -> Iterator[Row]:
