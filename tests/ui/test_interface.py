@@ -134,6 +134,26 @@ def test_blocking_launch_returns_after_close() -> None:
     assert done.wait(15)
 
 
+def test_ctrl_c_stops_a_blocking_launch() -> None:
+    import signal
+    import subprocess
+    import sys
+
+    code = "from embrace.ui import Interface\nInterface(str.upper, 'text', 'text').launch(server_port=0)\nprint('stopped')"
+    process = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert process.stdout is not None
+        first = process.stdout.readline()  # "Running on http://127.0.0.1:PORT  (Ctrl-C to stop)"
+        url = first.split()[2]
+        assert post(url, json={"data": ["a"]}).json()["data"] == ["A"]
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=20)
+    finally:
+        process.kill()
+    assert process.returncode == 0 and out.strip() == "stopped", err
+    assert "Traceback" not in err
+
+
 def test_port_in_use_is_a_launch_error() -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
