@@ -58,6 +58,15 @@ def test_labels_outside_num_labels(tmp_path):
     trainer = Trainer(model=tiny_classifier(), args=_args(tmp_path, max_steps=2), train_dataset=data)
     with pytest.raises(TrainerError, match=r"labels must be in \[0, 2\)"):
         trainer.train()
+    assert trainer.state.global_step == 0  # checked before any training step
+
+
+def test_eval_strategy_without_eval_dataset_fails_before_training(tmp_path):
+    trainer = Trainer(model=tiny_classifier(), args=_args(tmp_path, max_steps=2, eval_strategy="steps", eval_steps=1),
+                      train_dataset=classification_data(8))
+    with pytest.raises(TrainerError, match="needs an eval_dataset"):
+        trainer.train()
+    assert trainer.state.global_step == 0
 
 
 def test_evaluate_without_eval_dataset(tmp_path):

@@ -305,6 +305,26 @@ class Trainer:
                                    f"but the batch has {int(valid.min())}..{int(valid.max())}; build the model with "
                                    "the right num_labels or remap the labels")
 
+    def _check_dataset_labels(self, dataset: Any) -> None:
+        """Before training: scalar class labels of a classification model's data must lie in [0, num_labels)."""
+        num_labels = getattr(getattr(self.model, "config", None), "num_labels", None)
+        if not num_labels or "SequenceClassification" not in type(self.model).__name__ or dataset is None:
+            return
+        for part in dataset.values() if isinstance(dataset, dict) else [dataset]:
+            columns = getattr(part, "column_names", None)
+            if columns is None and isinstance(part, list) and part and isinstance(part[0], Mapping):
+                columns = list(part[0])
+            name = next((c for c in ("labels", "label") if columns and c in columns), None)
+            if name is None:
+                continue
+            values = part[name] if hasattr(part, "column_names") else [row.get(name) for row in part]
+            ints = [v for v in values if isinstance(v, int) and not isinstance(v, bool) and v != -100]
+            bad = [v for v in ints if not 0 <= v < num_labels]
+            if bad:
+                raise TrainerError(f"labels must be in [0, {num_labels}) for this model (num_labels={num_labels}) "
+                                   f"but the data has {sorted(set(bad))[:10]}; build the model with the right "
+                                   "num_labels or remap the labels")
+
     def compute_loss(self, model: nn.Module, inputs: dict[str, Any], return_outputs: bool = False,
                      num_items_in_batch: int | torch.Tensor | None = None) -> Any:
         """Loss of one micro-batch. With ``num_items_in_batch`` (loss items in the whole accumulated batch), the
@@ -348,6 +368,11 @@ class Trainer:
         args = self.args
         if self.train_dataset is None:
             raise TrainerError("Trainer.train() needs a train_dataset")
+        if args.eval_strategy != "no" and self.eval_dataset is None:
+            raise TrainerError(f"eval_strategy={args.eval_strategy!r} needs an eval_dataset: pass one to Trainer(...) "
+                               "or set eval_strategy='no'")
+        for dataset in (self.train_dataset, self.eval_dataset):
+            self._check_dataset_labels(dataset)
         resume = resume_from_checkpoint if resume_from_checkpoint is not None else args.resume_from_checkpoint
         micro_per_epoch = len(self.epoch_batches(0))
         if micro_per_epoch == 0:
