@@ -47,9 +47,11 @@ def render_page(interface: Interface) -> str:
     fields = "".join(
         f'<div class="field">{_label(c.label, f"Input {i + 1}", f"input-{i}", c.info)}{c.render_input(f"input-{i}")}</div>'
         for i, c in enumerate(interface.input_components))
-    outputs = "".join(
-        f'<div class="field">{_label(c.label, f"Output {i + 1}", f"output-{i}", c.info)}'
-        f'<div id="output-{i}" class="output" data-kind="{c.kind}" aria-live="polite"></div></div>'
+    outputs = "".join(  # a <label> may only name a form field: outputs are named by aria-labelledby
+        f'<div class="field"><div class="label" id="output-{i}-label">{html.escape(c.label or f"Output {i + 1}")}</div>'
+        + (f'<span class="info">{html.escape(c.info)}</span>' if c.info else "")
+        + f'<div id="output-{i}" class="output" data-kind="{c.kind}" aria-live="polite" '
+        f'aria-labelledby="output-{i}-label"></div></div>'
         for i, c in enumerate(interface.output_components))
     # "</" inside a <script> block would end it early: escape the slash (still valid JSON)
     config = json.dumps(interface.config()).replace("</", "<\\/")
