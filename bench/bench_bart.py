@@ -14,7 +14,6 @@ import json
 import os
 import statistics
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +21,7 @@ import torch
 import transformers
 
 from embrace.models.auto import AutoModelForSeq2SeqLM
+from seq2seq_timing import interleaved
 
 SHAPES: dict[str, tuple[str, str, dict[str, Any]]] = {
     "bart-base": ("BartConfig", "BartForConditionalGeneration", dict(
@@ -32,13 +32,6 @@ SHAPES: dict[str, tuple[str, str, dict[str, Any]]] = {
         decoder_attention_heads=8, encoder_ffn_dim=2048, decoder_ffn_dim=2048, scale_embedding=True,
         activation_function="swish")),
 }
-
-
-def timed_generate(model: Any, ids: torch.Tensor, mask: torch.Tensor, kwargs: dict[str, Any]
-                   ) -> tuple[float, torch.Tensor]:
-    start = time.perf_counter()
-    out = model.generate(input_ids=ids, attention_mask=mask, **kwargs)
-    return time.perf_counter() - start, out
 
 
 def sources(batch: int, pad: int, eos: int, vocab: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -61,20 +54,10 @@ def run(name: str, args: argparse.Namespace) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as folder:
         reference.save_pretrained(folder)
         ours = AutoModelForSeq2SeqLM.from_pretrained(folder)
-    ours_s: list[float] = []
-    ref_s: list[float] = []
-    warm = {**kwargs, "max_new_tokens": 2, "min_new_tokens": 2}
-    with torch.inference_mode():
-        timed_generate(ours, ids, mask, warm)
-        timed_generate(reference, ids, mask, warm)
-        for _ in range(args.rounds):
-            seconds, ours_out = timed_generate(ours, ids, mask, kwargs)
-            ours_s.append(seconds)
-            seconds, ref_out = timed_generate(reference, ids, mask, kwargs)
-            ref_s.append(seconds)
+    ours_s, ref_s, identical = interleaved(ours, reference, ids, mask, kwargs, args.rounds)
     ours_t, ref_t = statistics.median(ours_s), statistics.median(ref_s)
     result = {"model": f"{name}-shaped (random)", "ours_s": ours_s, "reference_s": ref_s, "speedup": ref_t / ours_t,
-              "identical": torch.equal(ours_out, ref_out)}
+              "identical": identical}
     print(f"{name} beam-{args.beams} batch {args.batch} x {args.new_tokens} new tokens: ours {ours_t:.3f} s   "
           f"reference {ref_t:.3f} s   speed-up {ref_t / ours_t:.2f}x   identical={result['identical']}")
     return result

@@ -114,7 +114,6 @@ class BartConfig(PretrainedConfig):
         return self.vocab_size
 
 
-
 # ---- models ---------------------------------------------------------------------------------------------------------
 @dataclass
 class Seq2SeqSequenceClassifierOutput(ModelOutput):
