@@ -32,7 +32,7 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--port", type=int, default=8000)
     parser.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: cpu)")
     parser.add_argument("--max-num-seqs", type=int, default=32, help="sequences decoded together (KV slots)")
-    parser.add_argument("--max-model-len", type=int, help="positions per sequence (default: the model's, max 4096)")
+    parser.add_argument("--max-model-len", type=int, help="positions per sequence (default: the model's, max 2048)")
     parser.add_argument("--kv-cache-tokens", type=int,
                         help="KV budget in positions over all sequences (default: max-num-seqs x max-model-len)")
     parser.add_argument("--max-queue", type=int, default=256, help="waiting sequences before answering 429")

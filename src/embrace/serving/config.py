@@ -10,7 +10,7 @@ class ServeConfig:
     """Engine and HTTP settings (each is a ``embrace serve`` option of the same name with dashes).
 
     ``max_num_seqs``: sequences decoded together (KV slots). ``max_model_len``: positions one sequence may
-    reach (prompt + completion); default the model's context, capped at 4096. ``kv_cache_tokens``: KV budget in
+    reach (prompt + completion); default the model's context, capped at 2048. ``kv_cache_tokens``: KV budget in
     positions over all running sequences (default ``max_num_seqs * max_model_len``); a sequence reserves
     ``prompt + max_tokens`` when it is admitted, and buffers grow only as far as sequences actually reach.
     ``max_queue``: requests waiting for a slot before new ones get 429. ``max_prefill_tokens``: prompt tokens
@@ -28,7 +28,7 @@ class ServeConfig:
     api_keys: tuple[str, ...] = ()
     cors_origins: tuple[str, ...] = ()
     retry_after_s: int = 1
-    model_len_cap: int = 4096
+    model_len_cap: int = 2048
     threads: int | None = None
 
     def __post_init__(self) -> None:
