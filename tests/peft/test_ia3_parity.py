@@ -12,25 +12,9 @@ peft = pytest.importorskip("peft")
 transformers = pytest.importorskip("transformers")
 
 
-def _save(folder, model_cls, config):
-    torch.manual_seed(0)
-    model_cls(config).save_pretrained(folder)
-    return folder
-
-
 @pytest.fixture(scope="module")
-def folders(tmp_path_factory):
-    root = tmp_path_factory.mktemp("ia3")
-    return {
-        "llama": _save(root / "llama", transformers.LlamaForCausalLM, transformers.LlamaConfig(
-            vocab_size=100, hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
-            num_key_value_heads=2)),
-        "bert": _save(root / "bert", transformers.BertForSequenceClassification, transformers.BertConfig(
-            vocab_size=100, hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64,
-            num_labels=3)),
-        "gpt2": _save(root / "gpt2", transformers.GPT2LMHeadModel, transformers.GPT2Config(
-            vocab_size=100, n_embd=32, n_layer=2, n_head=4, n_positions=64, bos_token_id=0, eos_token_id=0)),
-    }
+def folders(llama_dir, bert_dir, gpt2_dir):
+    return {"llama": llama_dir, "bert": bert_dir, "gpt2": gpt2_dir}
 
 
 def _classes(family):

@@ -8,41 +8,12 @@ import json
 
 import pytest
 import torch
+from tests.peft.conftest import save_tiny
 
 import embrace.peft as ep
 
 peft = pytest.importorskip("peft")
 transformers = pytest.importorskip("transformers")
-
-
-@pytest.fixture(scope="module")
-def llama_dir(tmp_path_factory):
-    path = tmp_path_factory.mktemp("llama")
-    torch.manual_seed(0)
-    cfg = transformers.LlamaConfig(vocab_size=100, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                                   num_attention_heads=4, num_key_value_heads=2)
-    transformers.LlamaForCausalLM(cfg).save_pretrained(path)
-    return path
-
-
-@pytest.fixture(scope="module")
-def bert_dir(tmp_path_factory):
-    path = tmp_path_factory.mktemp("bert")
-    torch.manual_seed(0)
-    cfg = transformers.BertConfig(vocab_size=100, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
-                                  intermediate_size=64, num_labels=3)
-    transformers.BertForSequenceClassification(cfg).save_pretrained(path)
-    return path
-
-
-@pytest.fixture(scope="module")
-def gpt2_dir(tmp_path_factory):
-    path = tmp_path_factory.mktemp("gpt2")
-    torch.manual_seed(0)
-    cfg = transformers.GPT2Config(vocab_size=100, n_embd=32, n_layer=2, n_head=4, n_positions=64,
-                                  bos_token_id=0, eos_token_id=0)
-    transformers.GPT2LMHeadModel(cfg).save_pretrained(path)
-    return path
 
 
 def _pair(ref_cls, ours_cls, folder, config_kwargs, seed=1):
@@ -210,11 +181,9 @@ def test_config_file_round_trip(llama_dir, tmp_path):
 def test_bert_token_classification_head(tmp_path_factory, tmp_path):
     from embrace.models.bert import BertForTokenClassification
 
-    folder = tmp_path_factory.mktemp("bert_tok")
-    torch.manual_seed(0)
-    transformers.BertForTokenClassification(transformers.BertConfig(
+    folder = save_tiny(tmp_path_factory, "bert_tok", transformers.BertForTokenClassification, transformers.BertConfig(
         vocab_size=100, hidden_size=32, num_hidden_layers=1, num_attention_heads=4, intermediate_size=64,
-        num_labels=5)).save_pretrained(folder)
+        num_labels=5))
     kwargs = {"r": 2, "target_modules": ["query", "key"], "task_type": "TOKEN_CLS", "init_lora_weights": False}
     ref, ours = _pair(transformers.BertForTokenClassification, BertForTokenClassification, folder, kwargs)
     assert type(ours).__name__ == "PeftModelForTokenClassification"
