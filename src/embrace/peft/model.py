@@ -42,7 +42,8 @@ class PeftModel(nn.Module):
     def _with_task_defaults(cls, config: AdapterConfig) -> AdapterConfig:
         """Add the task's head (``classifier``/``score``, ``qa_outputs``) to ``modules_to_save``, as PEFT does."""
         if cls.default_modules_to_save:
-            config.modules_to_save = [*(config.modules_to_save or []), *cls.default_modules_to_save]
+            existing = config.modules_to_save or []
+            config.modules_to_save = [*existing, *(m for m in cls.default_modules_to_save if m not in existing)]
         return config
 
     def __getattr__(self, name: str) -> Any:
