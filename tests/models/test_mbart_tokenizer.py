@@ -124,3 +124,31 @@ def test_translation_pipeline_forces_the_target_language(pair: tuple[Any, Any, P
     got = translator(TEXTS, num_beams=2, max_new_tokens=10)
     assert [r["translation_text"] for r in got] == expected
     assert (ids[:, 1] == ro).all()
+
+
+@pytest.mark.parametrize("class_name", ["MBartTokenizer", "MBart50Tokenizer"])
+def test_sentencepiece_only_folder_uses_fairseq_ids(class_name: str, tmp_path: Path) -> None:
+    """A folder with only sentencepiece.bpe.model: ids are SentencePiece's + 1 (fairseq layout), codes appended."""
+    import json
+
+    import transformers
+
+    from embrace.tokenization import AutoTokenizer
+
+    out = io.BytesIO()
+    spm.SentencePieceTrainer.train(sentence_iterator=iter(CORPUS * 4), model_writer=out, vocab_size=120,
+                                   hard_vocab_limit=False, model_type="unigram", minloglevel=3)
+    (tmp_path / "sentencepiece.bpe.model").write_bytes(out.getvalue())
+    (tmp_path / "tokenizer_config.json").write_text(json.dumps(
+        {"tokenizer_class": class_name, "src_lang": "en_XX", "tgt_lang": "ro_RO"}))
+    reference = transformers.AutoTokenizer.from_pretrained(tmp_path)
+    ours = AutoTokenizer.from_pretrained(tmp_path)
+    assert type(ours).__name__ == class_name and len(ours) == len(reference)
+    expected = reference(TEXTS, text_target=TEXTS[::-1])
+    got = ours(TEXTS, text_target=TEXTS[::-1])
+    assert got["input_ids"] == expected["input_ids"] and got["labels"] == expected["labels"]
+    model = spm.SentencePieceProcessor(model_proto=out.getvalue())
+    pieces = [model.piece_to_id(p) + 1 for p in model.encode(TEXTS[0], out_type=str)]
+    code = ours.lang_code_to_id["en_XX"]
+    row = [code, *pieces, 2] if class_name == "MBart50Tokenizer" else [*pieces, 2, code]
+    assert got["input_ids"][0] == row

@@ -495,6 +495,10 @@ def tokenizer_json_from_legacy_files(
             return _llama(spm, config)
         if cls == "T5Tokenizer":
             return _t5(spm, config)
+        if cls in ("MBartTokenizer", "MBart50Tokenizer"):  # fairseq id layout + language codes
+            from embrace.tokenizers.mbart import mbart_tokenizer_json
+
+            return mbart_tokenizer_json(spm, config)
         return _generic_spm(spm, config)
     if cls is not None and (has_vocab_txt or has_vocab_json):
         raise LegacyTokenizerError(

@@ -17,6 +17,7 @@ from embrace.tokenizers import processors
 from embrace.tokenizers.batch_encoding import BatchEncoding
 from embrace.tokenizers.errors import TokenizerError, TokenizerInputError
 from embrace.tokenizers.legacy import template_processing
+from embrace.tokenizers.sentencepiece_model import SentencePieceModel
 
 FAIRSEQ_LANGUAGE_CODES = [
     "ar_AR", "cs_CZ", "de_DE", "en_XX", "es_XX", "et_EE", "fi_FI", "fr_XX", "gu_IN", "hi_IN", "it_IT", "ja_XX",
@@ -157,3 +158,28 @@ class MBart50Tokenizer(MBartTokenizer):
 
 
 MBART_TOKENIZER_CLASSES = {"MBartTokenizer": MBartTokenizer, "MBart50Tokenizer": MBart50Tokenizer}
+
+
+def mbart_tokenizer_json(spm: SentencePieceModel, config: dict[str, Any]) -> dict[str, Any]:
+    """tokenizer.json for a folder that only has mBART's ``sentencepiece.bpe.model``: fairseq's id layout
+    (``<s> <pad> </s> <unk>``, then the pieces shifted by one, then the language codes and ``<mask>``), as
+    transformers 4.x's converter builds it. The post-processor adds ``src_lang`` (default ``en_XX``)."""
+    from embrace.tokenizers.marian import spm_piece_pipeline
+
+    mbart50 = str(config.get("tokenizer_class") or "").startswith("MBart50")
+    codes = MBART50_LANGUAGE_CODES if mbart50 else FAIRSEQ_LANGUAGE_CODES
+    specials = ["<s>", "<pad>", "</s>", "<unk>"]
+    vocab = [[t, 0.0] for t in specials] + [[p.piece, p.score] for p in spm.pieces[3:]]
+    vocab += [[code, 0.0] for code in codes] + [["<mask>", 0.0]]
+    data = spm_piece_pipeline(spm).to_dict()
+    data["model"] = {"type": "Unigram", "unk_id": 3, "vocab": vocab, "byte_fallback": False}
+    data["decoder"] = {"type": "Metaspace", "replacement": "\u2581", "prepend_scheme": "always", "split": True}
+    ids = {token: i for i, (token, _) in enumerate(vocab)}
+    data["added_tokens"] = [
+        {"id": ids[t], "content": t, "single_word": False, "lstrip": t == "<mask>", "rstrip": False,
+         "normalized": False, "special": True} for t in [*specials, *codes, "<mask>"]]
+    code = str(config.get("src_lang") or "en_XX")
+    single, pair = (([code, "$A", "</s>"], [code, "$A", "$B", "</s>"]) if mbart50
+                    else (["$A", "</s>", code], ["$A", "$B", "</s>", code]))
+    data["post_processor"] = template_processing(single, pair, {"</s>": 2, code: ids.get(code, 3)})
+    return data
