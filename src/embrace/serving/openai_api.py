@@ -344,7 +344,7 @@ def build_router(registry: ModelRegistry) -> APIRouter:
         handle = submit(served, prompts, params, n, stream, config.retry_after_s)
         rid, created, tokenizer = new_id("cmpl"), now_s(), served.tokenizer
         count = len(prompts) * n
-        prompt_tokens = sum(len(p) for p in prompts) * n
+        prompt_tokens = sum(len(p) for p in prompts)   # counted once per prompt, whatever n (as OpenAI)
 
         if streaming:
             offsets = [0] * count
