@@ -3,7 +3,8 @@
 Each contender runs in a fresh process on the same Llama-shaped checkpoint (random weights, built with
 transformers and saved once): ``--steps`` AdamW steps on random token ids (causal-LM loss). Reported per
 contender: the fastest step (forward + backward + optimizer step; the median is in the JSON), peak memory growth during training (CPU: RSS
-sampled every 2 ms above the RSS after loading; CUDA: ``max_memory_allocated`` above the loaded model), and the
+sampled every 2 ms above the RSS of the loaded model, so it counts gradients, optimizer state and activations;
+CUDA: ``max_memory_allocated`` above the loaded model), and the
 trainable parameter count. Contenders alternate (ours-lora, ref-lora, ours-full, ref-full) for ``--rounds``
 rounds; the best round counts.
 
@@ -84,6 +85,8 @@ def worker(impl: str, mode: str, folder: str, opts: argparse.Namespace) -> dict:
         model = get_peft_model(model, LoraConfig(r=opts.rank, lora_alpha=2 * opts.rank, target_modules=targets,
                                                  task_type="CAUSAL_LM"))
     model.train()
+    warm = torch.zeros(4, device=device, requires_grad=True)  # first AdamW use imports torch._dynamo: not counted
+    torch.optim.AdamW([warm]).step()
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=1e-4)
     g = torch.Generator().manual_seed(0)
@@ -96,15 +99,15 @@ def worker(impl: str, mode: str, folder: str, opts: argparse.Namespace) -> dict:
         optimizer.zero_grad(set_to_none=True)
         return float(loss)
 
-    step(batches[0])  # warm-up: optimizer state allocation, kernel selection
     times = []
     if device.type == "cuda":
         torch.cuda.synchronize()
         torch.cuda.reset_peak_memory_stats()
         base = torch.cuda.memory_allocated()
     tracker = PeakRss()
-    rss_before = tracker.peak
+    rss_before = tracker.peak  # the loaded model; growth = gradients + optimizer state + activations
     with tracker:
+        step(batches[0])  # warm-up (allocates gradients and optimizer state): counted in memory, not in time
         for ids in batches[1:]:
             start = time.perf_counter()
             step(ids)
@@ -143,7 +146,9 @@ def main() -> None:
     for _ in range(opts.rounds):
         for impl, mode in CONTENDERS:
             out = subprocess.run([sys.executable, __file__, *passthrough, "--worker", impl, mode, str(folder)],
-                                 capture_output=True, text=True, check=True, env={**os.environ, "PYTHONWARNINGS": "ignore"})
+                                 capture_output=True, text=True, env={**os.environ, "PYTHONWARNINGS": "ignore"})
+            if out.returncode:
+                raise SystemExit(f"{impl} {mode} failed:\n{out.stderr[-3000:]}")
             result = json.loads(out.stdout.strip().splitlines()[-1])
             key = (impl, mode)
             if key not in best or result["step_s"] < best[key]["step_s"]:
