@@ -74,3 +74,31 @@ def test_summarization_pipeline_with_a_pegasus_model(folder: tuple[Path, Any], t
     summarizer = pipeline("summarization", model=str(tmp_path))
     got = summarizer(TEXTS, num_beams=3, max_new_tokens=10, min_length=0)
     assert [r["summary_text"] for r in got] == expected
+
+
+def test_spiece_only_folder_reserves_the_first_103_ids(tmp_path: Path) -> None:
+    """A folder with only spiece.model (+ tokenizer_config.json): same vocabulary, ids and decoding as the
+    reference's conversion (piece i of the SentencePiece model gets id i + 103)."""
+    import json
+
+    import transformers
+
+    from embrace.tokenization import AutoTokenizer
+
+    out = io.BytesIO()
+    spm.SentencePieceTrainer.train(sentence_iterator=iter(CORPUS), model_writer=out, vocab_size=90,
+                                   hard_vocab_limit=False, model_type="unigram", minloglevel=3, pad_id=0, eos_id=1,
+                                   unk_id=2, bos_id=-1)
+    (tmp_path / "spiece.model").write_bytes(out.getvalue())
+    (tmp_path / "tokenizer_config.json").write_text(json.dumps({"tokenizer_class": "PegasusTokenizer"}))
+    reference = transformers.AutoTokenizer.from_pretrained(tmp_path)
+    ours = AutoTokenizer.from_pretrained(tmp_path)
+    assert ours.get_vocab() == reference.get_vocab()
+    texts = [*TEXTS, "Numbers 42 <unk_5> and", "  spaces  ", ""]
+    expected, got = reference(texts)["input_ids"], ours(texts)["input_ids"]
+    assert got == expected
+    model = spm.SentencePieceProcessor(model_proto=out.getvalue())
+    assert got[3][:-1] == [i + 103 for i in model.encode(texts[3])]
+    for skip in (False, True):
+        assert ours.batch_decode(got, skip_special_tokens=skip) == reference.batch_decode(expected,
+                                                                                          skip_special_tokens=skip)

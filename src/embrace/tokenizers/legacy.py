@@ -499,6 +499,10 @@ def tokenizer_json_from_legacy_files(
             from embrace.tokenizers.mbart import mbart_tokenizer_json
 
             return mbart_tokenizer_json(spm, config)
+        if cls == "PegasusTokenizer":  # 103 reserved ids before the pieces
+            from embrace.tokenizers.pegasus import pegasus_tokenizer_json
+
+            return pegasus_tokenizer_json(spm, config)
         return _generic_spm(spm, config)
     if cls is not None and (has_vocab_txt or has_vocab_json):
         raise LegacyTokenizerError(
