@@ -119,6 +119,16 @@ def test_client_disconnect_mid_stream_frees_the_slot(server):
     assert ok.status_code == 200 and ok.json()["usage"]["completion_tokens"] == 3
 
 
+def test_client_gone_while_waiting_for_a_whole_answer(server):
+    url, _ = server
+    cancelled = metric(url, "embrace_sequences_finished_total", reason="cancelled")
+    body = {"prompt": "Once upon a time", "max_tokens": 1000, "temperature": 0, "ignore_eos": True}
+    with pytest.raises(httpx.ReadTimeout):   # the client gives up and closes the connection
+        httpx.post(f"{url}/v1/completions", headers=AUTH, json=body, timeout=httpx.Timeout(60, read=1.0))
+    wait_idle(url)                            # noticed at the next idle check (every few seconds)
+    assert metric(url, "embrace_sequences_finished_total", reason="cancelled") == cancelled + 1
+
+
 def test_queue_overflow_answers_429_with_retry_after(server):
     url, _ = server
     rejected = metric(url, "embrace_requests_rejected_total", reason="queue_full")

@@ -32,6 +32,7 @@ from embrace.serving.registry import ChatModel, ModelRegistry
 from embrace.serving.sampling import SamplingParams
 
 KEEPALIVE_S = 5.0
+DISCONNECT_CHECK_S = 1.0
 MAX_EMBEDDING_INPUTS = 2048
 
 
@@ -208,12 +209,16 @@ async def collect(request: Request, stream: EventStream, count: int, handle: Req
                   ) -> list[list[StreamEvent]]:
     """Every choice's events once all ``count`` finished (non-streaming); cancel them if the client leaves."""
     events: list[list[StreamEvent]] = [[] for _ in range(count)]
+    loop = asyncio.get_running_loop()
+    checked = loop.time()
     try:
         async for event in stream.events(request, count):
-            if event is None:
+            if loop.time() - checked >= DISCONNECT_CHECK_S:   # tokens keep coming: look at the client now and then
+                checked = loop.time()
                 if await request.is_disconnected():
                     handle.cancel()
                     break
+            if event is None:
                 continue
             if event.error is not None:
                 handle.cancel()
