@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from tests.hub.hub_helpers import HubServer, make_server, run_reference
+from tests.hub.hub_helpers import HubServer, make_server, point_client_at, run_reference
 
 from embrace.data import ClassLabel, Dataset, DatasetDict, Features, Value, load_dataset
 from embrace.data.hub_push import PushToHubError
@@ -32,12 +32,7 @@ def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HubServer]:
 
 @pytest.fixture
 def online(hub: HubServer, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> HubServer:
-    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
-    monkeypatch.setenv("HF_ENDPOINT", hub.url)
-    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf_home"))
-    monkeypatch.setenv("HF_TOKEN", hub.tokens["alice"])
-    monkeypatch.setenv("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-    return hub
+    return point_client_at(hub, monkeypatch, tmp_path / "hf_home")
 
 
 def test_dataset_dict_round_trip_through_the_hub(online: HubServer) -> None:

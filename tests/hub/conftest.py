@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from hub_helpers import MULTIPART_CHUNK, HubServer, make_server
+from hub_helpers import MULTIPART_CHUNK, HubServer, make_server, point_client_at
 
 
 @pytest.fixture(scope="session")
@@ -19,11 +19,4 @@ def hub(tmp_path_factory: pytest.TempPathFactory) -> HubServer:
 @pytest.fixture
 def online(hub: HubServer, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> HubServer:
     """embrace's client pointed at the test hub, with a fresh cache and alice's token."""
-    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
-    monkeypatch.setenv("HF_ENDPOINT", hub.url)
-    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf_home"))
-    monkeypatch.setenv("HF_TOKEN", hub.tokens["alice"])
-    monkeypatch.setenv("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-    return hub
-
-
+    return point_client_at(hub, monkeypatch, tmp_path / "hf_home")

@@ -14,6 +14,7 @@ import textwrap
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -91,6 +92,16 @@ def make_server(data: Path, multipart_chunk_size: int | None = None) -> HubServe
     }
     store.close()
     server.start()
+    return server
+
+
+def point_client_at(server: HubServer, monkeypatch: Any, hf_home: Path, user: str = "alice") -> HubServer:
+    """embrace's client (this process) pointed at ``server`` with ``user``'s token and a fresh HF_HOME."""
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setenv("HF_ENDPOINT", server.url)
+    monkeypatch.setenv("HF_HOME", str(hf_home))
+    monkeypatch.setenv("HF_TOKEN", server.tokens[user])
+    monkeypatch.setenv("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     return server
 
 

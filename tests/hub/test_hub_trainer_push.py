@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 import torch
 from hub_helpers import HubServer, run_reference
+from tests.training._helpers import classification_data, tiny_classifier
 
 from embrace.hub import HfApi
 from embrace.training import Trainer, TrainingArguments
 from embrace.training.arguments import TrainingArgumentsError
-from tests.training._helpers import classification_data, tiny_classifier
 
 INPUT = [[2, 11, 7, 15, 20, 3]]
 

@@ -12,6 +12,7 @@ import shutil
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 from embrace.errors import EmbraceError
 
@@ -63,30 +64,38 @@ class BlobStore:
                 temp.unlink()
         return sha256
 
-    async def put_stream(self, chunks: AsyncIterator[bytes], *, sha256: str, size: int) -> None:
-        """Store a streamed upload that must hash to ``sha256`` and be exactly ``size`` bytes."""
-        self.path(sha256)  # validates the digest
+    @contextlib.asynccontextmanager
+    async def _received(self, chunks: AsyncIterator[bytes], size: int, digest: Any,
+                        what: str) -> AsyncIterator[Path]:
+        """Stream ``chunks`` (exactly ``size`` bytes, hashed into ``digest``) into a temp file and yield its path
+        for the caller to check and move into place; the temp file is gone afterwards whatever happens."""
         temp = self.tmp / f"{uuid.uuid4().hex}.part"
-        digest = hashlib.sha256()
         received = 0
         try:
             with open(temp, "wb") as handle:
                 async for chunk in chunks:
                     received += len(chunk)
                     if received > size:
-                        raise BlobMismatchError(f"Upload is larger than the announced {size} bytes.")
+                        raise BlobMismatchError(f"{what} is larger than the announced {size} bytes.")
                     digest.update(chunk)
                     handle.write(chunk)
                 handle.flush()
                 os.fsync(handle.fileno())
             if received != size:
-                raise BlobMismatchError(f"Upload has {received} bytes, {size} were announced.")
-            if digest.hexdigest() != sha256:
-                raise BlobMismatchError(f"Upload hashes to {digest.hexdigest()}, not the announced {sha256}.")
-            self._publish(temp, sha256)
+                raise BlobMismatchError(f"{what} has {received} bytes, {size} were announced.")
+            yield temp
         finally:
             with contextlib.suppress(FileNotFoundError):
                 temp.unlink()
+
+    async def put_stream(self, chunks: AsyncIterator[bytes], *, sha256: str, size: int) -> None:
+        """Store a streamed upload that must hash to ``sha256`` and be exactly ``size`` bytes."""
+        self.path(sha256)  # validates the digest
+        digest = hashlib.sha256()
+        async with self._received(chunks, size, digest, "Upload") as temp:
+            if digest.hexdigest() != sha256:
+                raise BlobMismatchError(f"Upload hashes to {digest.hexdigest()}, not the announced {sha256}.")
+            self._publish(temp, sha256)
 
     def part_path(self, sha256: str, number: int) -> Path:
         self.path(sha256)  # validates the digest
@@ -98,26 +107,10 @@ class BlobStore:
         """Store part ``number`` of a multipart upload of ``sha256`` (exactly ``size`` bytes); returns its ETag
         (the part's md5, as S3 does). A part appears only once complete, so a cut upload leaves nothing."""
         target = self.part_path(sha256, number)
-        temp = self.tmp / f"{uuid.uuid4().hex}.part"
         digest = hashlib.md5(usedforsecurity=False)
-        received = 0
-        try:
-            with open(temp, "wb") as handle:
-                async for chunk in chunks:
-                    received += len(chunk)
-                    if received > size:
-                        raise BlobMismatchError(f"Part {number} is larger than its {size} bytes.")
-                    digest.update(chunk)
-                    handle.write(chunk)
-                handle.flush()
-                os.fsync(handle.fileno())
-            if received != size:
-                raise BlobMismatchError(f"Part {number} has {received} bytes, {size} were expected.")
+        async with self._received(chunks, size, digest, f"Part {number}") as temp:
             target.parent.mkdir(parents=True, exist_ok=True)
             os.replace(temp, target)
-        finally:
-            with contextlib.suppress(FileNotFoundError):
-                temp.unlink()
         return digest.hexdigest()
 
     def part_etag(self, sha256: str, number: int) -> str | None:
