@@ -1,13 +1,16 @@
 """Tokenizer encode throughput, embrace vs the reference ``tokenizers``, same process, same SOTU text.
 
 Tokenizers: all-MiniLM-L6-v2's WordPiece (tokenizer.json) and GPT-2's byte-level BPE (built by the reference from
-encoder.json + vocab.bpe). Inputs: the State of the Union corpus cut into ~5-sentence chunks (a batch of texts).
-Measured (MB of UTF-8 input per second, cold per-word caches for embrace):
-  ids only:     embrace ``encode_batch_ids``  vs reference ``encode_batch_fast`` (no offsets) / ``encode_batch``
-  with offsets: embrace ``encode_batch``      vs reference ``encode_batch``
-The reference runs once single-threaded (TOKENIZERS_PARALLELISM=false) and once with its thread pool.
+encoder.json + vocab.bpe, ByteLevel processor with trim_offsets). Inputs: the State of the Union corpus cut into
+~5-sentence chunks (a batch of texts). Measured (MB of UTF-8 input per second; every repeat starts with cold
+per-word caches on both sides: a fresh reference tokenizer, and ``clear_cache()`` for embrace):
+  ids only:     embrace ``encode_batch_ids``  vs reference ``encode_batch_fast`` (no offsets)
+  with offsets: embrace ``encode_batch``      vs reference ``encode_batch``, both reading ``.ids`` and ``.offsets``
+                of every encoding (the reference builds those Python lists lazily, on access)
+The reference runs single-threaded (TOKENIZERS_PARALLELISM=false) and, for ids, also with its thread pool.
+Runs alternate between the libraries; the ratio reported is the median of the per-repeat ratios.
 
-Usage: .venv/bin/python bench/bench_tokenizers.py [--mb 3]      (writes bench/results/tokenizers.json)
+Usage: .venv/bin/python bench/bench_tokenizers.py [--mb 3] [--repeats 3]   (writes bench/results/tokenizers.json)
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import argparse
 import json
 import os
 import platform
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -60,50 +64,78 @@ def rate(fn, texts: list[str], megabytes: float) -> tuple[float, object]:  # typ
     return megabytes / (time.perf_counter() - start), out
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--mb", type=float, default=3.0, help="MB of SOTU text to encode (default 3)")
-    args = parser.parse_args()
-    import tokenizers
+def with_offsets(encode_batch):  # type: ignore[no-untyped-def]
+    """encode_batch, then read ``.ids`` and ``.offsets`` of every encoding."""
+    return lambda texts: [(e.ids, e.offsets) for e in encode_batch(texts)]
+
+
+def measure(make_ref, texts: list[str], megabytes: float, repeats: int) -> dict[str, object]:  # type: ignore[no-untyped-def]
     from embrace.tokenizers import Tokenizer
 
-    texts = sotu_chunks(args.mb)
-    megabytes = sum(len(t.encode("utf-8")) for t in texts) / 1e6
-    rows = []
-    for name, make_ref in (("WordPiece (MiniLM)", lambda: tokenizers.Tokenizer.from_file(str(MINILM))),
-                           ("byte-level BPE (GPT-2)", reference_gpt2)):
+    runs: dict[str, list[float]] = {k: [] for k in ("ours_ids", "ref_ids_1t", "ref_ids_mt", "ours_off", "ref_off_1t")}
+    same = True
+    for _ in range(repeats):
         ref = make_ref()
         ref.no_padding()
         ref.no_truncation()
         ours = Tokenizer.from_str(ref.to_str())
         fast = getattr(ref, "encode_batch_fast", ref.encode_batch)
         os.environ["TOKENIZERS_PARALLELISM"] = "false"
-        ref_ids_1t, ref_out = rate(fast, texts, megabytes)
-        ref_off_1t, _ = rate(ref.encode_batch, texts, megabytes)
+        r_ids, ref_out = rate(fast, texts, megabytes)
+        o_ids, our_out = rate(ours.encode_batch_ids, texts, megabytes)
+        ours.model.clear_cache()
+        ref = make_ref()  # cold again for the offsets run
+        ref.no_padding()
+        ref.no_truncation()
+        r_off, ref_offsets = rate(with_offsets(ref.encode_batch), texts, megabytes)
+        o_off, our_offsets = rate(with_offsets(ours.encode_batch), texts, megabytes)
         os.environ["TOKENIZERS_PARALLELISM"] = "true"
-        ref_ids_mt, _ = rate(fast, texts, megabytes)
-        ours.model.clear_cache()
-        our_ids, our_out = rate(ours.encode_batch_ids, texts, megabytes)
-        ours.model.clear_cache()
-        our_off, _ = rate(ours.encode_batch, texts, megabytes)
-        same = our_out == [e.ids for e in ref_out]  # type: ignore[attr-defined]
-        rows.append({"tokenizer": name, "ours_ids_mb_s": our_ids, "ref_ids_1thread_mb_s": ref_ids_1t,
-                     "ref_ids_threads_mb_s": ref_ids_mt, "ours_offsets_mb_s": our_off,
-                     "ref_offsets_1thread_mb_s": ref_off_1t, "identical_ids": same})
-    print(f"SOTU chunks: {len(texts)} texts, {megabytes:.2f} MB; {os.cpu_count()} CPUs; Python {platform.python_version()}")
+        ref = make_ref()
+        ref.no_padding()
+        ref.no_truncation()
+        r_mt, _ = rate(getattr(ref, "encode_batch_fast", ref.encode_batch), texts, megabytes)
+        same = same and our_out == [e.ids for e in ref_out] and our_offsets == ref_offsets  # type: ignore[attr-defined]
+        for key, value in zip(runs, (o_ids, r_ids, r_mt, o_off, r_off)):
+            runs[key].append(value)
+
+    def ratio(a: str, b: str) -> float:
+        return statistics.median(x / y for x, y in zip(runs[a], runs[b]))
+
+    return {"ours_ids_mb_s": max(runs["ours_ids"]), "ref_ids_1thread_mb_s": max(runs["ref_ids_1t"]),
+            "ref_ids_threads_mb_s": max(runs["ref_ids_mt"]), "ours_offsets_mb_s": max(runs["ours_off"]),
+            "ref_offsets_1thread_mb_s": max(runs["ref_off_1t"]), "ids_ratio_1thread": ratio("ours_ids", "ref_ids_1t"),
+            "ids_ratio_threads": ratio("ours_ids", "ref_ids_mt"), "offsets_ratio_1thread": ratio("ours_off", "ref_off_1t"),
+            "identical_ids_and_offsets": same, "runs": runs}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--mb", type=float, default=3.0, help="MB of SOTU text to encode (default 3)")
+    parser.add_argument("--repeats", type=int, default=3, help="alternating repeats (default 3)")
+    args = parser.parse_args()
+    import tokenizers
+
+    texts = sotu_chunks(args.mb)
+    megabytes = sum(len(t.encode("utf-8")) for t in texts) / 1e6
+    rows = []
+    for name, make_ref in (("WordPiece (MiniLM)", lambda: tokenizers.Tokenizer.from_file(str(MINILM))),
+                           ("byte-level BPE (GPT-2)", reference_gpt2)):
+        rows.append({"tokenizer": name, **measure(make_ref, texts, megabytes, args.repeats)})
+    load = os.getloadavg()
+    print(f"SOTU chunks: {len(texts)} texts, {megabytes:.2f} MB; {os.cpu_count()} CPUs; Python "
+          f"{platform.python_version()}; load average {load[0]:.1f} {load[1]:.1f} {load[2]:.1f}")
     header = f"{'tokenizer':<24}{'path':<14}{'ours MB/s':>10}{'ref 1-thr':>11}{'ratio':>7}{'ref pool':>10}{'ratio':>7}"
     print(header)
     for r in rows:
         print(f"{r['tokenizer']:<24}{'ids only':<14}{r['ours_ids_mb_s']:>10.2f}{r['ref_ids_1thread_mb_s']:>11.2f}"
-              f"{r['ours_ids_mb_s'] / r['ref_ids_1thread_mb_s']:>7.2f}{r['ref_ids_threads_mb_s']:>10.2f}"
-              f"{r['ours_ids_mb_s'] / r['ref_ids_threads_mb_s']:>7.2f}")
+              f"{r['ids_ratio_1thread']:>7.2f}{r['ref_ids_threads_mb_s']:>10.2f}{r['ids_ratio_threads']:>7.2f}")
         print(f"{'':<24}{'with offsets':<14}{r['ours_offsets_mb_s']:>10.2f}{r['ref_offsets_1thread_mb_s']:>11.2f}"
-              f"{r['ours_offsets_mb_s'] / r['ref_offsets_1thread_mb_s']:>7.2f}")
-        print(f"{'':<24}identical ids: {r['identical_ids']}")
+              f"{r['offsets_ratio_1thread']:>7.2f}")
+        print(f"{'':<24}identical ids and offsets: {r['identical_ids_and_offsets']}")
     out = ROOT / "bench/results/tokenizers.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"megabytes": megabytes, "texts": len(texts), "cpus": os.cpu_count(),
-                               "python": sys.version, "rows": rows}, indent=2))
+                               "load_average": load, "python": sys.version, "rows": rows}, indent=2))
     print(f"wrote {out.relative_to(ROOT)}")
 
 

@@ -347,15 +347,20 @@ class PreTrainedTokenizerFast:
                 length += pad["pad_to_multiple_of"] - length % pad["pad_to_multiple_of"]
             ids = [_place(row, max(length, len(row)), pad["pad_id"], left) for row in ids]
         data: dict[str, Any] = {"input_ids": ids}
+        padded = bool(pad) and any(len(row) != n for row, n in zip(ids, n_real))
         if want_types:
             before, seq_type, after = self._type_template(add_special_tokens)
             pad_type = self.pad_token_type_id
-            data["token_type_ids"] = [
-                _place([*before, *[seq_type] * (n - len(before) - len(after)), *after], len(row), pad_type, left)
-                for row, n in zip(ids, n_real)
-            ]
+            if not padded and all(t == seq_type for t in (*before, *after)):  # one type id per row: no templates
+                data["token_type_ids"] = [[seq_type] * n for n in n_real]
+            else:
+                data["token_type_ids"] = [
+                    _place([*before, *[seq_type] * (n - len(before) - len(after)), *after], len(row), pad_type, left)
+                    for row, n in zip(ids, n_real)
+                ]
         if want_mask:
-            data["attention_mask"] = [_place([1] * n, len(row), 0, left) for row, n in zip(ids, n_real)]
+            data["attention_mask"] = ([_place([1] * n, len(row), 0, left) for row, n in zip(ids, n_real)] if padded
+                                      else [[1] * n for n in n_real])
         if want_length:
             data["length"] = [len(row) for row in ids]
 

@@ -65,6 +65,11 @@ class Model:
         """Ids of one word, uncached (models override this with a faster ids-only algorithm)."""
         return [t[0] for t in self._tokenize(word)]
 
+    def spans(self, word: str) -> tuple[tuple[Any, ...], ...]:
+        """Uncached (ids, tokens, starts, ends) of one word (BPE builds these without per-token tuples)."""
+        tokens = self._tokenize(word)
+        return tuple(zip(*tokens)) if tokens else ((), (), (), ())
+
     def tokenize(self, word: str) -> list[Token]:
         return self.cache("tokens", self._tokenize)[word]
 
@@ -303,11 +308,9 @@ class BPE(Model):
         self._merge(ids, None)
         return ids
 
-    def _tokenize(self, word: str) -> list[Token]:
-        if self.ignore_merges:
-            id_ = self.vocab.get(word)
-            if id_ is not None:
-                return [(id_, word, 0, len(word))]
+    def spans(self, word: str) -> tuple[tuple[Any, ...], ...]:
+        if self.ignore_merges and word in self.vocab:
+            return (self.vocab[word],), (word,), (0,), (len(word),)
         if not self.prefix and not self.suffix:
             try:
                 ids = [self.vocab[c] for c in word]
@@ -315,9 +318,18 @@ class BPE(Model):
                 pass
             else:  # one char per initial token: merged tokens spell the word, so spans follow from lengths
                 self._merge(ids, None)
-                tokens = [self.inv_vocab[i] for i in ids]
-                ends = list(accumulate(map(len, tokens)))
-                return list(zip(ids, tokens, [0, *ends[:-1]], ends))
+                tokens = tuple(map(self.inv_vocab.__getitem__, ids))
+                ends = tuple(accumulate(map(len, tokens)))
+                return tuple(ids), tokens, (0, *ends[:-1]), ends
+        return super().spans(word)
+
+    def _tokenize(self, word: str) -> list[Token]:
+        if self.ignore_merges:
+            id_ = self.vocab.get(word)
+            if id_ is not None:
+                return [(id_, word, 0, len(word))]
+        if not self.prefix and not self.suffix and all(c in self.vocab for c in word):
+            return list(zip(*self.spans(word)))
         ids, spans = self._initial(word)
         self._merge(ids, spans)
         inv = self.inv_vocab

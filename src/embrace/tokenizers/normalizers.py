@@ -138,6 +138,10 @@ _CJK = regex.compile(
 )
 
 
+# BertNormalizer's clean_text on ASCII: control chars go, tab/newline/carriage return become spaces
+_ASCII_CLEAN = {c: (" " if chr(c) in "\t\n\r" else None) for c in [*range(32), 127]}
+
+
 def _lower_char(c: str) -> str:
     return c.lower()
 
@@ -182,8 +186,12 @@ class BertNormalizer(Normalizer):
 
     def normalize_str(self, text: str) -> str:
         if self.clean_text:
-            text = _CONTROL.sub("", text)
-            text = _WS_RUST.sub(" ", text)
+            if text.isascii():  # str.translate instead of two regex passes (same result on ASCII)
+                if not text.isprintable():
+                    text = text.translate(_ASCII_CLEAN)
+            else:
+                text = _CONTROL.sub("", text)
+                text = _WS_RUST.sub(" ", text)
         if self.handle_chinese_chars and not text.isascii():
             text = _CJK.sub(r" \1 ", text)
         if self._do_strip:

@@ -162,7 +162,8 @@ class _RegexSplit(PreTokenizer):
 
     def split_str(self, text: str, at_start: bool = True) -> list[str]:
         if self.keep_matches_only:
-            return [t for t in self._matcher(text).findall(text) if t]
+            words: list[str] = self._matcher(text).findall(text)
+            return [t for t in words if t] if "" in words else words
         return [text[s:e] for s, e in split_spans(self.pattern, text, self.behavior, self.invert)]
 
     def find_words(self, text: str) -> list[str]:

@@ -37,39 +37,40 @@ def _make_entry(ids: tuple[int, ...], tokens: tuple[str, ...], starts: tuple[int
                 ) -> WordEntry:
     if not ids:
         return _EMPTY
-    flat = [v for pair in zip(starts, ends) for v in pair]  # s0, e0, s1, e1, ...
+    flat = list(chain.from_iterable(zip(starts, ends)))  # s0, e0, s1, e1, ...
     return ids, tokens, starts, ends, flat[0], tuple(map(sub, flat[1:], flat)), flat[-1]
 
 
-def _entry(model: Model, word: str) -> WordEntry:
-    tokens = model._tokenize(word)
-    return _make_entry(*zip(*tokens)) if tokens else _EMPTY
+Spans = tuple[tuple[int, ...], tuple[str, ...], tuple[int, ...], tuple[int, ...]]
+_NO_SPANS: Spans = ((), (), (), ())
 
 
-def _raw_entry(model: Model, raw: str) -> WordEntry:
+def _spans(model: Model, word: str) -> Spans:
+    return model.spans(word)  # type: ignore[return-value]
+
+
+def _raw_spans(model: Model, raw: str) -> Spans:
     """Tokens of a raw word seen byte-mapped, with offsets back in the raw word's characters."""
-    tokens = model._tokenize(byte_level_str(raw))
-    if not tokens:
-        return _EMPTY
-    ids, toks, starts, ends = zip(*tokens)
-    if not raw.isascii():  # byte positions -> character positions
+    ids, toks, starts, ends = model.spans(byte_level_str(raw))
+    if ids and not raw.isascii():  # byte positions -> character positions
         char_of_byte = [i for i, c in enumerate(raw) for _ in range(len(c.encode("utf-8")))]
         starts = tuple(char_of_byte[s] for s in starts)
         ends = tuple(char_of_byte[e - 1] + 1 for e in ends)
-    return _make_entry(ids, toks, starts, ends)
+    return ids, toks, starts, ends
 
 
 def entry_cache(model: Model, byte_level: bool, trim: TrimFn | None = None, trim_key: str = "") -> WordCache:
     """word -> ``WordEntry``; with ``trim`` the offsets are already passed through ``trim(token, start, end)``."""
-    build = _raw_entry if byte_level else _entry
-    plain = model.cache("raw_entry" if byte_level else "entry", lambda w: build(model, w))
+    build = _raw_spans if byte_level else _spans
     if trim is None:
-        return plain
+        return model.cache("raw_entry" if byte_level else "entry", lambda w: _make_entry(*build(model, w)))
 
     def trimmed(word: str) -> WordEntry:
-        ids, toks, starts, ends = plain[word][:4]
-        pairs = [trim(t, s, e) for t, s, e in zip(toks, starts, ends)]
-        return _make_entry(ids, toks, tuple(p[0] for p in pairs), tuple(p[1] for p in pairs))
+        ids, toks, starts, ends = build(model, word)
+        if not ids:
+            return _EMPTY
+        new_starts, new_ends = zip(*map(trim, toks, starts, ends))
+        return _make_entry(ids, toks, new_starts, new_ends)
 
     return model.cache(f"{'raw_entry' if byte_level else 'entry'}:{trim_key}", trimmed)
 
