@@ -82,3 +82,12 @@ def test_mbart_label_shift_matches_reference() -> None:
     assert torch.equal(mbart_shift_tokens_right(labels, 1), reference_shift(labels.clone(), 1))
     with pytest.raises(ValueError, match="pad_token_id"):
         mbart_shift_tokens_right(labels, None)
+
+
+def test_too_long_inputs_name_the_position_limit(bart: object) -> None:
+    from embrace.models.bart import SequenceTooLongError
+
+    with pytest.raises(SequenceTooLongError, match="max_position_embeddings \\(80\\)"):
+        bart(input_ids=torch.full((1, 81), 5), decoder_input_ids=torch.tensor([[2]]))  # type: ignore[operator]
+    with pytest.raises(SequenceTooLongError):
+        bart.generate(input_ids=torch.tensor([[0, 5, 2]]), max_new_tokens=90, min_new_tokens=90)  # type: ignore[attr-defined]

@@ -28,6 +28,7 @@ from embrace.models.bart_layers import (
     BartEncoder,
     BartEncoderLayer,
     BartLearnedPositionalEmbedding,
+    SequenceTooLongError,
     SinusoidalPositionalEmbedding,
     VocabularyMismatchError,
     check_vocabulary,
@@ -44,7 +45,7 @@ from embrace.models.seq2seq import Seq2SeqLMMixin, as_encoder_output, seq2seq_lo
 __all__ = [
     "BartAttention", "BartConfig", "BartDecoder", "BartDecoderLayer", "BartEncoder", "BartEncoderLayer",
     "BartForConditionalGeneration", "BartForSequenceClassification", "BartLearnedPositionalEmbedding", "BartModel",
-    "EosPoolingError", "SinusoidalPositionalEmbedding", "VocabularyMismatchError", "check_vocabulary",
+    "EosPoolingError", "SequenceTooLongError", "SinusoidalPositionalEmbedding", "VocabularyMismatchError", "check_vocabulary",
     "sinusoid_table",
 ]
 

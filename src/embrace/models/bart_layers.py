@@ -69,13 +69,20 @@ class VocabularyMismatchError(EmbraceError, ValueError):
     """Token ids outside the model's embedding table: the tokenizer does not belong to this model."""
 
 
+class SequenceTooLongError(EmbraceError, ValueError):
+    """More positions than the model's position table holds (``max_position_embeddings``)."""
+
+
 def check_vocabulary(input_ids: torch.Tensor, vocab_size: int) -> None:
     """Raise :class:`VocabularyMismatchError` when an id is negative or >= ``vocab_size``."""
-    if input_ids.numel() and (int(input_ids.max()) >= vocab_size or int(input_ids.min()) < 0):
+    if not input_ids.numel():
+        return
+    high, low = int(input_ids.max()), int(input_ids.min())
+    if high >= vocab_size or low < 0:
         raise VocabularyMismatchError(
-            f"token id {int(input_ids.max())} (min {int(input_ids.min())}) is outside this model's vocabulary of "
-            f"{vocab_size}: the tokenizer and the model do not match (compare len(tokenizer) with "
-            "config.vocab_size), or labels with -100 were passed as input ids")
+            f"token id {high if high >= vocab_size else low} is outside this model's vocabulary of {vocab_size}: the "
+            "tokenizer and the model do not match (compare len(tokenizer) with config.vocab_size), or labels with "
+            "-100 were passed as input ids")
 
 
 # ---- layers ---------------------------------------------------------------------------------------------------------
@@ -214,7 +221,12 @@ class _BartStack(nn.Module):
             hidden = self.embed_tokens(input_ids) * self.embed_scale
         else:
             hidden = inputs_embeds * self.embed_scale if scale_given else inputs_embeds
-        positions = torch.arange(past, past + hidden.shape[1], device=hidden.device)
+        end = past + hidden.shape[1]
+        if end > self.config.max_position_embeddings:
+            raise SequenceTooLongError(
+                f"{end} positions exceed max_position_embeddings ({self.config.max_position_embeddings}) of this "
+                "model: truncate the input (tokenizer(..., truncation=True)) or generate fewer tokens")
+        positions = torch.arange(past, end, device=hidden.device)
         hidden = hidden + self.embed_positions(positions).to(hidden.dtype)
         if self.config.has_layernorm_embedding:
             hidden = self.layernorm_embedding(hidden)
