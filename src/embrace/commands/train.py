@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -137,6 +138,8 @@ def run(args: argparse.Namespace) -> int:
                     if k in _FLAGS or k in _SWITCHES if v is not None})
     options["task"] = args.task
     results = train_text_classification(TrainRecipe.from_mapping(options))
+    if os.environ.get("RANK", "0") != "0":  # under torchrun: one report, from the main process
+        return 0
     if args.json:
         print(json.dumps(results))
     else:
