@@ -47,13 +47,47 @@ class TokenChoice:
     top: list[tuple[int, float]] = field(default_factory=list)
 
 
+NUCLEUS_CANDIDATES = 256
+
+
 def _top_p_mask(scores: torch.Tensor, top_p: torch.Tensor) -> torch.Tensor:
-    """Mask (rows, vocab) of tokens outside each row's nucleus (the smallest set reaching ``top_p`` mass)."""
+    """Mask (rows, vocab) of tokens outside each row's nucleus (the smallest set reaching ``top_p`` mass; the
+    reference's ``TopPLogitsWarper`` rule). A full sort: the fallback of :func:`_sample_rows`."""
     sorted_scores, order = torch.sort(scores, descending=False, dim=-1)
     cumulative = sorted_scores.softmax(dim=-1).cumsum(dim=-1)
     remove_sorted = cumulative <= (1 - top_p)[:, None]
     remove_sorted[:, -1] = False
     return remove_sorted.scatter(1, order, remove_sorted)
+
+
+def _sample_rows(scores: torch.Tensor, top_p: torch.Tensor, generators: list[torch.Generator | None]) -> list[int]:
+    """One token per row of ``scores`` (rows, vocab; temperature applied), from its top-p nucleus when
+    ``top_p < 1``.
+
+    A row whose ``NUCLEUS_CANDIDATES`` most likely tokens already hold ``top_p`` of the mass (nearly always) keeps
+    a token when the mass of the tokens before it is below ``top_p`` (the full-sort rule) and draws among those
+    candidates only; other nucleus rows take the full sort; rows with ``top_p == 1`` draw from the whole vocabulary.
+    """
+    probs = torch.softmax(scores, dim=-1)
+    k = min(NUCLEUS_CANDIDATES, scores.shape[-1])
+    top_probs, top_ids = probs.topk(k, dim=-1)
+    nucleus = top_p < 1.0
+    fits = (nucleus & (top_probs.sum(dim=-1) >= top_p)).tolist()
+    slow = nucleus & ~torch.tensor(fits, device=scores.device)
+    if bool(slow.any()):
+        rows = scores[slow]
+        probs[slow] = torch.softmax(rows.masked_fill(_top_p_mask(rows, top_p[slow]), float("-inf")), dim=-1)
+    before = top_probs.cumsum(dim=-1) - top_probs
+    candidates, top_ids = top_probs.masked_fill(before >= top_p[:, None], 0.0).cpu(), top_ids.cpu()
+    whole = probs.cpu() if not all(fits) else None
+    tokens = []
+    for i, generator in enumerate(generators):
+        if fits[i]:
+            tokens.append(int(top_ids[i, torch.multinomial(candidates[i], 1, generator=generator)]))
+        else:
+            assert whole is not None
+            tokens.append(int(torch.multinomial(whole[i], 1, generator=generator)))
+    return tokens
 
 
 def choose_tokens(logits: torch.Tensor, params: list[SamplingParams],
@@ -66,11 +100,8 @@ def choose_tokens(logits: torch.Tensor, params: list[SamplingParams],
         temperature = torch.tensor([params[i].temperature for i in sampled], device=logits.device)
         scores = logits.index_select(0, index) / temperature[:, None]
         top_p = torch.tensor([params[i].top_p for i in sampled], device=logits.device)
-        if bool((top_p < 1.0).any()):
-            scores = scores.masked_fill(_top_p_mask(scores, top_p), float("-inf"))
-        probs = torch.softmax(scores, dim=-1).cpu()
-        for slot, row in enumerate(sampled):
-            chosen[row] = int(torch.multinomial(probs[slot], 1, generator=generators[row]))
+        for row, token in zip(sampled, _sample_rows(scores, top_p, [generators[i] for i in sampled])):
+            chosen[row] = token
     tokens = chosen.tolist()
     want_logprobs = [i for i, p in enumerate(params) if p.logprobs]
     choices = [TokenChoice(int(t)) for t in tokens]
