@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from hub_helpers import HubServer
 
-from embrace.hub import HfApi, cached_file
+from embrace.hub import HfApi, cached_file, download
 
 
 def _push(api: HfApi, repo: str, text: str) -> str:
@@ -28,13 +28,16 @@ def test_cached_branch_is_revalidated_online(online: HubServer, monkeypatch: pyt
     assert cached_file("alice/refresh-me", "extra.txt", missing_ok=True).read_text() == "late"
     assert cached_file("alice/refresh-me", "notes.txt").read_text() == "version 2"  # cached at the new head
 
-    online.stop()  # hub unreachable: the cached head answers at once
+    online.stop()  # hub unreachable: the cached head answers, and for 30 s no other file waits for the hub
     try:
         assert cached_file("alice/refresh-me", "notes.txt").read_text() == "version 2"
+        assert online.url in download._unreachable_since
+        assert cached_file("alice/refresh-me", "extra.txt").read_text() == "late"
         assert cached_file("alice/refresh-me", "notes.txt", revision=first).read_text() == "version 1"
         assert cached_file("alice/refresh-me", "absent.txt", missing_ok=True) is None
     finally:
         online.start()
+        download._unreachable_since.clear()
     _push(api, "alice/refresh-me", "version 3")
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # offline: no request, the cached ref answers
     assert cached_file("alice/refresh-me", "notes.txt").read_text() == "version 2"

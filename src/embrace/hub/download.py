@@ -45,6 +45,10 @@ _SHA1 = re.compile(r"^[0-9a-f]{40}$")
 _CHUNK = 1024 * 1024
 _MAX_RESUMES = 5
 _HEAD_ATTEMPTS = 4
+# endpoint -> when a connection to it last failed: for a while, cached files are served without another try
+# (a from_pretrained re-checks several files; an unreachable hub should cost one timeout, not one per file)
+_unreachable_since: dict[str, float] = {}
+_UNREACHABLE_TTL = 30.0
 
 
 @dataclass(frozen=True)
@@ -273,6 +277,8 @@ def hf_hub_download(
         return _from_cache_or_raise(repo_path, revision, filename, None, offline=True)
     commit_cached = resolve_commit(repo_path, revision)
     in_cache = commit_cached is not None and (repo_path / "snapshots" / commit_cached / filename).exists()
+    if in_cache and time.monotonic() - _unreachable_since.get(hub, -_UNREACHABLE_TTL) < _UNREACHABLE_TTL:
+        return str(repo_path / "snapshots" / str(commit_cached) / filename)  # the hub just failed: no new wait
     try:
         meta = _metadata_with_retry(url, token=token, timeout=etag_timeout or default_etag_timeout(), endpoint=hub,
                                     attempts=1 if in_cache else _HEAD_ATTEMPTS)
@@ -287,6 +293,8 @@ def hf_hub_download(
     except errors.RevisionNotFoundError:
         raise
     except (errors.HubHTTPError, httpx.TransportError, errors.LocalEntryNotFoundError) as exc:
+        if isinstance(exc, httpx.TransportError):
+            _unreachable_since[hub] = time.monotonic()
         return _from_cache_or_raise(repo_path, revision, filename, exc, offline=False)
 
     write_ref(repo_path, revision, meta.commit_hash)
