@@ -1,6 +1,7 @@
 """``embrace.metrics.load(name)``: metrics with the ``evaluate`` interface (``compute``, ``add``, ``add_batch``,
 ``combine``). Available: accuracy, precision, recall, f1, matthews_correlation, pearsonr, spearmanr, mse, mae
-(scikit-learn/scipy's definitions), exact_match, wer, cer (evaluate/jiwer's), all computed with numpy."""
+(scikit-learn/scipy's definitions), exact_match, wer, cer (evaluate/jiwer's), squad (SQuAD v1.1), all in numpy or
+plain Python."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import Any
 
 from embrace.metrics.classification import MetricInputError, accuracy, precision_recall_f1
 from embrace.metrics.regression import mae, matthews_correlation, mse, pearsonr, spearmanr
+from embrace.metrics.squad import squad
 from embrace.metrics.text import cer, exact_match, wer
 
 
@@ -22,7 +24,7 @@ def _prf(name: str) -> Callable[..., dict[str, Any]]:
 _METRICS: dict[str, Callable[..., Any]] = {
     "accuracy": accuracy, "precision": _prf("precision"), "recall": _prf("recall"), "f1": _prf("f1"),
     "matthews_correlation": matthews_correlation, "pearsonr": pearsonr, "spearmanr": spearmanr, "mse": mse,
-    "mae": mae, "exact_match": exact_match, "wer": wer, "cer": cer,
+    "mae": mae, "exact_match": exact_match, "wer": wer, "cer": cer, "squad": squad,
 }
 
 
