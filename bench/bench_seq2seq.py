@@ -5,7 +5,7 @@ a batch of padded sources, beam 4, a fixed number of new tokens (eos blocked by 
 the same work). Runs alternate ours / reference; the median of each is reported, and the outputs are checked to
 be token-identical. Writes bench/results/seq2seq.json.
 
-    .venv/bin/python bench/bench_seq2seq.py [--batch 4] [--new-tokens 32] [--beams 4] [--rounds 3] [--threads 0]
+    .venv/bin/python bench/bench_seq2seq.py [--batch 1 4] [--new-tokens 32] [--beams 4] [--rounds 3] [--threads 0]
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ def timed_generate(model: Any, ids: torch.Tensor, mask: torch.Tensor, kwargs: di
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--batch", type=int, default=4)
+    parser.add_argument("--batch", type=int, nargs="+", default=[1, 4])
     parser.add_argument("--new-tokens", type=int, default=32)
     parser.add_argument("--beams", type=int, default=4)
     parser.add_argument("--rounds", type=int, default=3)
@@ -46,41 +46,48 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     torch.manual_seed(0)
-    lengths = [48 - 7 * i for i in range(args.batch)]
-    ids = torch.zeros(args.batch, max(lengths), dtype=torch.long)
+    rows = []
+    with tempfile.TemporaryDirectory() as folder:
+        reference = transformers.T5ForConditionalGeneration(transformers.T5Config(**T5_SMALL)).eval()
+        reference.save_pretrained(folder)
+        ours = AutoModelForSeq2SeqLM.from_pretrained(folder)
+        for batch in args.batch:
+            rows.append(measure(ours, reference, batch, args))
+    out = Path(__file__).parent / "results" / "seq2seq.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({"model": "t5-small-shaped (random)", "beams": args.beams, "new_tokens": args.new_tokens,
+                               "threads": torch.get_num_threads(), "rows": rows}, indent=2) + "\n")
+    print(f"wrote {out}")
+
+
+def measure(ours: Any, reference: Any, batch: int, args: argparse.Namespace) -> dict[str, Any]:
+    lengths = [48 - 7 * i for i in range(batch)]
+    ids = torch.zeros(batch, max(lengths), dtype=torch.long)
     for row, length in enumerate(lengths):  # right-padded sources, as a T5 tokenizer pads
         ids[row, :length - 1] = torch.randint(2, 32000, (length - 1,))
         ids[row, length - 1] = 1
     mask = ids.ne(0).long()
     kwargs = dict(num_beams=args.beams, max_new_tokens=args.new_tokens, min_new_tokens=args.new_tokens,
                   do_sample=False)
-    with tempfile.TemporaryDirectory() as folder:
-        reference = transformers.T5ForConditionalGeneration(transformers.T5Config(**T5_SMALL)).eval()
-        reference.save_pretrained(folder)
-        ours = AutoModelForSeq2SeqLM.from_pretrained(folder)
-        ours_s: list[float] = []
-        ref_s: list[float] = []
-        with torch.inference_mode():
-            timed_generate(ours, ids, mask, {**kwargs, "max_new_tokens": 2, "min_new_tokens": 2})  # warm-up
-            timed_generate(reference, ids, mask, {**kwargs, "max_new_tokens": 2, "min_new_tokens": 2})
-            for _ in range(args.rounds):
-                seconds, ours_out = timed_generate(ours, ids, mask, kwargs)
-                ours_s.append(seconds)
-                seconds, ref_out = timed_generate(reference, ids, mask, kwargs)
-                ref_s.append(seconds)
-        identical = torch.equal(ours_out, ref_out)
+    warm = {**kwargs, "max_new_tokens": 2, "min_new_tokens": 2}
+    ours_s: list[float] = []
+    ref_s: list[float] = []
+    with torch.inference_mode():
+        timed_generate(ours, ids, mask, warm)
+        timed_generate(reference, ids, mask, warm)
+        for _ in range(args.rounds):
+            seconds, ours_out = timed_generate(ours, ids, mask, kwargs)
+            ours_s.append(seconds)
+            seconds, ref_out = timed_generate(reference, ids, mask, kwargs)
+            ref_s.append(seconds)
+    identical = torch.equal(ours_out, ref_out)
     ours_t, ref_t = statistics.median(ours_s), statistics.median(ref_s)
     load = os.getloadavg()[0]
-    print(f"t5-small beam-{args.beams} batch {args.batch} x {args.new_tokens} new tokens: ours {ours_t:.3f} s   "
-          f"reference {ref_t:.3f} s   speed-up {ref_t / ours_t:.2f}x   identical={identical}   load {load:.1f}")
-    out = Path(__file__).parent / "results" / "seq2seq.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({
-        "model": "t5-small-shaped (random)", "beams": args.beams, "batch": args.batch, "new_tokens": args.new_tokens,
-        "threads": torch.get_num_threads(), "ours_s": ours_s, "reference_s": ref_s, "speedup": ref_t / ours_t,
-        "identical": identical, "load_average": load}, indent=2) + "\n")
-    print(f"wrote {out}")
-
+    print(f"t5-small beam-{args.beams} batch {batch} x {args.new_tokens} new tokens: ours {ours_t:.3f} s   "
+          f"reference {ref_t:.3f} s   speed-up {ref_t / ours_t:.2f}x   identical={identical}   load {load:.1f}",
+          flush=True)
+    return {"batch": batch, "ours_s": ours_s, "reference_s": ref_s, "speedup": ref_t / ours_t,
+            "identical": identical, "load_average": load}
 
 if __name__ == "__main__":
     main()

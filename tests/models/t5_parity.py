@@ -4,9 +4,11 @@ their own LM head) saved to a folder, and padded source batches."""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pytest
 import torch
 
 VOCAB = 99
@@ -60,3 +62,12 @@ def padded_sources(seed: int = 1, batch: int = 3, length: int = 11) -> tuple[tor
         ids[row, real:] = 0
         mask[row, real:] = 0
     return ids, mask
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_torch_thread() -> Iterator[None]:
+    """Import into a test module: tiny models on the shared 2-core machine are far faster on one torch thread."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -17,7 +17,7 @@ from embrace.models.cache import DynamicCache, EncoderDecoderCache
 from embrace.models.seq2seq import MissingDecoderStartError, shift_tokens_right
 from embrace.models.t5 import MT5ForConditionalGeneration, T5Config, T5EncoderModel, T5ForConditionalGeneration, T5Model
 
-from .t5_parity import VARIANTS, VOCAB, padded_sources, save_reference
+from .t5_parity import VARIANTS, VOCAB, one_torch_thread, padded_sources, save_reference  # noqa: F401
 
 TOL = 1e-4
 

@@ -125,6 +125,9 @@ def generate_seq2seq(model: Any, input_ids: torch.Tensor | None, attention_mask:
                      ) -> torch.Tensor | GenerateDecoderOnlyOutput:
     """Encode once, then decode with greedy / sampling / beam search; returns the decoder sequences
     (batch * num_return_sequences, target_len) starting with the decoder start token, as the reference."""
+    beams = int(config.num_beams or 1)
+    if beams > 1 and streamer is not None:
+        raise GenerationConfigError("streaming is not available with beam search (num_beams > 1)")
     model_was_training = model.training
     model.eval()
     try:
@@ -148,7 +151,6 @@ def generate_seq2seq(model: Any, input_ids: torch.Tensor | None, attention_mask:
                     raise GenerationConfigError("stop_strings needs the tokenizer: call generate(..., tokenizer=...)")
                 criteria.append(StopStringCriteria(tokenizer, config.stop_strings, prompt_len))
             processors = build_processors(config, prompt_len, logits_processor, None, max_length)
-            beams = int(config.num_beams or 1)
             times = beams if beams > 1 else int(config.num_return_sequences or 1)
             if beams > 1 and getattr(model, "encoder_rows_shared", False):
                 # the beams of a prompt attend to one shared encoder row: no copies, cross-attention K/V once
@@ -158,8 +160,6 @@ def generate_seq2seq(model: Any, input_ids: torch.Tensor | None, attention_mask:
                 assert encoded_rows is not None
                 steps = DecoderSteps(model, encoded_rows, expand_rows(attention_mask, times))
             if beams > 1:
-                if streamer is not None:
-                    raise GenerationConfigError("streaming is not available with beam search (num_beams > 1)")
                 from embrace.generation.beam import beam_search
 
                 return beam_search(steps, prompt, None, config, max_length, processors, criteria, generator)
