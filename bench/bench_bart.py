@@ -1,8 +1,8 @@
 """Beam-search speed of the BART family (bart-base and opus-mt shaped, random weights) vs the reference.
 
 Same process, same weights, a batch of right-padded sources, beam 4, a fixed number of new tokens (eos blocked by
-min_new_tokens so both sides do the same work). Runs alternate ours / reference; medians are reported and the
-outputs are checked to be token-identical. Writes bench/results/bart.json.
+min_new_tokens so both sides do the same work). Runs alternate ours / reference; medians (and the ratio of the
+fastest rounds) are reported and the outputs are checked to be token-identical. Writes bench/results/bart.json.
 
     .venv/bin/python bench/bench_bart.py [--batch 4] [--new-tokens 32] [--beams 4] [--rounds 3] [--threads 1]
 """
@@ -56,10 +56,12 @@ def run(name: str, args: argparse.Namespace) -> dict[str, Any]:
         ours = AutoModelForSeq2SeqLM.from_pretrained(folder)
     ours_s, ref_s, identical = interleaved(ours, reference, ids, mask, kwargs, args.rounds)
     ours_t, ref_t = statistics.median(ours_s), statistics.median(ref_s)
+    best = min(ref_s) / min(ours_s)  # under heavy load the fastest round is the least disturbed one
     result = {"model": f"{name}-shaped (random)", "ours_s": ours_s, "reference_s": ref_s, "speedup": ref_t / ours_t,
-              "identical": identical}
+              "speedup_best": best, "identical": identical}
     print(f"{name} beam-{args.beams} batch {args.batch} x {args.new_tokens} new tokens: ours {ours_t:.3f} s   "
-          f"reference {ref_t:.3f} s   speed-up {ref_t / ours_t:.2f}x   identical={result['identical']}")
+          f"reference {ref_t:.3f} s   speed-up {ref_t / ours_t:.2f}x (best rounds {best:.2f}x)   "
+          f"identical={identical}")
     return result
 
 
