@@ -201,12 +201,13 @@ class BertNormalizer(Normalizer):
         return text
 
     def normalize(self, ns: NormalizedString) -> None:
-        if self.clean_text:
+        ascii_text = ns.text.isascii()
+        if self.clean_text and not (ascii_text and ns.text.isprintable()):  # printable ASCII: nothing to clean
             if _CONTROL.search(ns.text) is None:
                 ns.text = _WS_RUST.sub(" ", ns.text)
             else:
                 ns.map_chars(lambda c: "" if _CONTROL.match(c) else (" " if _WS_RUST.match(c) else c))
-        if self.handle_chinese_chars and _CJK.search(ns.text) is not None:
+        if self.handle_chinese_chars and not ascii_text and _CJK.search(ns.text) is not None:
             ns.map_chars(lambda c: f" {c} " if _CJK.match(c) else c)
         if self._do_strip and not ns.text.isascii():
             ns.map_chars(_strip_accents_char)
