@@ -1,6 +1,6 @@
 """``embrace.metrics.load(name)``: metrics with the ``evaluate`` interface (``compute``, ``add``, ``add_batch``,
 ``combine``). Available: accuracy, precision, recall, f1, matthews_correlation, pearsonr, spearmanr, mse, mae
-(scikit-learn/scipy's definitions), exact_match, wer, cer (evaluate/jiwer's), squad (SQuAD v1.1), seqeval, all in numpy or
+(scikit-learn/scipy's definitions), exact_match, wer, cer (evaluate/jiwer's), squad (SQuAD v1.1), seqeval, sacrebleu, all in numpy or
 plain Python."""
 
 from __future__ import annotations
@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from embrace.metrics.bleu import sacrebleu
 from embrace.metrics.classification import MetricInputError, accuracy, precision_recall_f1
 from embrace.metrics.regression import mae, matthews_correlation, mse, pearsonr, spearmanr
 from embrace.metrics.seqeval import seqeval
@@ -26,7 +27,7 @@ _METRICS: dict[str, Callable[..., Any]] = {
     "accuracy": accuracy, "precision": _prf("precision"), "recall": _prf("recall"), "f1": _prf("f1"),
     "matthews_correlation": matthews_correlation, "pearsonr": pearsonr, "spearmanr": spearmanr, "mse": mse,
     "mae": mae, "exact_match": exact_match, "wer": wer, "cer": cer, "squad": squad,
-    "seqeval": seqeval,
+    "seqeval": seqeval, "sacrebleu": sacrebleu,
 }
 
 
