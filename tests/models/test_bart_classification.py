@@ -103,3 +103,21 @@ def test_zero_shot_pipeline_matches_reference(tmp_path: Path) -> None:
         for g, e in zip(got, expected):
             assert g["labels"] == e["labels"]
             assert g["scores"] == pytest.approx(e["scores"], abs=1e-5)
+
+
+def test_mbart_classification_matches_reference(tmp_path: Path) -> None:
+    import transformers
+
+    from embrace.models.auto import AutoModelForSequenceClassification
+
+    torch.manual_seed(0)
+    reference = transformers.MBartForSequenceClassification(reference_config("mbart", num_labels=2)).eval()
+    perturb(reference)
+    reference.save_pretrained(tmp_path)
+    ours = AutoModelForSequenceClassification.from_pretrained(tmp_path)
+    ids, mask = padded_source(reference.config.pad_token_id, reference.config.eos_token_id)
+    with torch.no_grad():
+        expected = reference(input_ids=ids, attention_mask=mask).logits
+        got = ours(input_ids=ids, attention_mask=mask).logits
+    assert type(ours).__name__ == "MBartForSequenceClassification"
+    assert (got - expected).abs().max().item() < 1e-4

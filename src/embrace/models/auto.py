@@ -192,6 +192,8 @@ register_family("mt5", _seq2seq_family("embrace.models.t5", "MT5", "MT5ForCondit
 register_family("bart", Family("embrace.models.bart", "BartConfig", {
     "base": "BartModel", "seq2seq-lm": "BartForConditionalGeneration",
     "sequence-classification": "BartForSequenceClassification"}))
-register_family("mbart", _seq2seq_family("embrace.models.bart", "MBart", "MBartForConditionalGeneration"))
+register_family("mbart", Family("embrace.models.bart", "MBartConfig", {
+    "base": "MBartModel", "seq2seq-lm": "MBartForConditionalGeneration",
+    "sequence-classification": "MBartForSequenceClassification"}))
 register_family("marian", _seq2seq_family("embrace.models.bart", "Marian", "MarianMTModel"))
 register_family("pegasus", _seq2seq_family("embrace.models.bart", "Pegasus", "PegasusForConditionalGeneration"))
