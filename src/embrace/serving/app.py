@@ -11,9 +11,6 @@ from __future__ import annotations
 
 import hmac
 import json
-import socket
-import threading
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from contextlib import asynccontextmanager
 from importlib import resources
@@ -182,30 +179,10 @@ def serve_in_thread(app: Any, host: str = "127.0.0.1", port: int = 0, log_level:
                     ) -> tuple[str, Callable[[], None]]:
     """Run ``app`` with uvicorn in a background thread on ``host:port`` (0 = a free port) once it is accepting
     connections. Returns ``(base url, stop)``; ``stop()`` shuts the server (and its engines) down."""
-    import uvicorn
+    from embrace.ui.server import BackgroundServer
 
-    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
-    bound_port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_level=log_level, timeout_graceful_shutdown=5,
-                                           timeout_keep_alive=30))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="embrace-serve", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 60
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            sock.close()
-            raise RuntimeError(f"the server did not start on {host}:{bound_port}")
-        time.sleep(0.01)
-
-    def stop() -> None:
-        server.should_exit = True
-        thread.join(30)
-        sock.close()
-
-    url_host = f"[{host}]" if ":" in host else host
-    return f"http://{url_host}:{bound_port}", stop
+    server = BackgroundServer(app, host=host, port=port, log_level=log_level).start(timeout=60)
+    return server.url, lambda: server.stop(timeout=30)
 
 
 def serve(app: Any, host: str, port: int, log_level: str = "info") -> None:
