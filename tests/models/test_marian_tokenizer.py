@@ -95,6 +95,8 @@ def test_padding_truncation_and_tensors_match(folders: tuple[Path, Any], ours: A
     assert dict(ours(TEXTS, **kwargs)) == dict(reference(TEXTS, **kwargs))
     assert dict(ours(TEXTS[:2], padding="max_length", max_length=30)) == \
         dict(reference(TEXTS[:2], padding="max_length", max_length=30))
+    extras = dict(padding=True, return_special_tokens_mask=True, return_length=True)
+    assert dict(ours(TEXTS, **extras)) == dict(reference(TEXTS, **extras))
     pt = ours(TEXTS[:2], padding=True, return_tensors="pt")
     assert pt["input_ids"].tolist() == reference(TEXTS[:2], padding=True, return_tensors="pt")["input_ids"].tolist()
 

@@ -254,7 +254,7 @@ class MarianTokenizer:
                 padding: bool | str = False, truncation: bool | str | None = None, max_length: int | None = None,
                 pad_to_multiple_of: int | None = None, padding_side: str | None = None,
                 return_tensors: str | None = None, return_attention_mask: bool | None = None,
-                **_: Any) -> BatchEncoding:
+                return_special_tokens_mask: bool = False, return_length: bool = False, **_: Any) -> BatchEncoding:
         batched = isinstance(text, (list, tuple))
         texts = list(text) if batched else [text]
         pairs = (list(text_pair) if batched else [text_pair]) if text_pair is not None else [None] * len(texts)
@@ -268,6 +268,11 @@ class MarianTokenizer:
             max_length = self.model_max_length
         rows = [self._encode_one(t, p, add_special_tokens, truncate, max_length) for t, p in zip(texts, pairs)]
         data: dict[str, Any] = {"input_ids": rows}
+        if return_special_tokens_mask:  # eos/pad (and extra specials), not <unk>, as the reference marks them
+            marked = set(self.all_special_ids) - {self.unk_token_id}
+            data["special_tokens_mask"] = [[int(i in marked) for i in row] for row in rows]
+        if return_length:
+            data["length"] = [len(row) for row in rows]
         if return_attention_mask is not False:
             data["attention_mask"] = [[1] * len(r) for r in rows]
         if padding and padding != "do_not_pad":
