@@ -110,3 +110,24 @@ def test_exact_match_options():
     other = ["".join(rng.choice(list(string.ascii_lowercase[:3]), 2)) for _ in range(40)]
     assert em.compute(predictions=texts, references=other)["exact_match"] == np.mean(
         [a == b for a, b in zip(texts, other, strict=True)])
+
+
+@pytest.mark.parametrize("config", ["sst2", "mrpc", "qqp", "stsb", "cola", "mnli_matched"])
+def test_glue_configs_match_the_oracles(config):
+    rng = np.random.default_rng(len(config))
+    if config == "stsb":
+        preds, refs = rng.random(30) * 5, rng.random(30) * 5
+        expected = {"pearson": stats.pearsonr(refs, preds).statistic, "spearmanr": stats.spearmanr(refs, preds).statistic}
+    else:
+        preds, refs = rng.integers(0, 2, 30), rng.integers(0, 2, 30)
+        expected = ({"matthews_correlation": sk.matthews_corrcoef(refs, preds)} if config == "cola"
+                    else {"accuracy": sk.accuracy_score(refs, preds)})
+        if config in ("mrpc", "qqp"):
+            expected["f1"] = sk.f1_score(refs, preds)
+    got = metrics.load("glue", config).compute(predictions=preds, references=refs)
+    assert got == pytest.approx(expected, abs=1e-12)
+
+
+def test_glue_needs_a_config():
+    with pytest.raises(MetricInputError, match="config name"):
+        metrics.load("glue")

@@ -1,6 +1,6 @@
 """``embrace.metrics.load(name)``: metrics with the ``evaluate`` interface (``compute``, ``add``, ``add_batch``,
 ``combine``). Available: accuracy, precision, recall, f1, matthews_correlation, pearsonr, spearmanr, mse, mae
-(scikit-learn/scipy's definitions), exact_match, wer, cer (evaluate/jiwer's), squad (SQuAD v1.1), seqeval, sacrebleu, all in numpy or
+(scikit-learn/scipy's definitions), exact_match, wer, cer (evaluate/jiwer's), squad (SQuAD v1.1), seqeval, sacrebleu, glue (by task), all in numpy or
 plain Python."""
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from typing import Any
 
 from embrace.metrics.bleu import sacrebleu
 from embrace.metrics.classification import MetricInputError, accuracy, precision_recall_f1
+from embrace.metrics.glue import check_config, glue
 from embrace.metrics.regression import mae, matthews_correlation, mse, pearsonr, spearmanr
 from embrace.metrics.seqeval import seqeval
 from embrace.metrics.squad import squad
@@ -27,7 +28,7 @@ _METRICS: dict[str, Callable[..., Any]] = {
     "accuracy": accuracy, "precision": _prf("precision"), "recall": _prf("recall"), "f1": _prf("f1"),
     "matthews_correlation": matthews_correlation, "pearsonr": pearsonr, "spearmanr": spearmanr, "mse": mse,
     "mae": mae, "exact_match": exact_match, "wer": wer, "cer": cer, "squad": squad,
-    "seqeval": seqeval, "sacrebleu": sacrebleu,
+    "seqeval": seqeval, "sacrebleu": sacrebleu, "glue": glue,
 }
 
 
@@ -35,10 +36,10 @@ class Metric:
     """One metric. ``compute(predictions=, references=, **options)`` scores the given values plus any added
     with ``add``/``add_batch`` (which are then cleared), as ``evaluate`` does."""
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, config_name: str | None = None) -> None:
         if name not in _METRICS:
             raise MetricInputError(f"unknown metric {name!r}; available: {', '.join(sorted(_METRICS))}")
-        self.name = name
+        self.name, self.config_name = name, config_name
         self._predictions: list[Any] = []
         self._references: list[Any] = []
 
@@ -56,6 +57,8 @@ class Metric:
             self.add_batch(predictions=predictions, references=references)
         preds, refs = self._predictions, self._references
         self._predictions, self._references = [], []
+        if self.config_name is not None:
+            kwargs.setdefault("config_name", self.config_name)
         return _METRICS[self.name](preds, refs, **kwargs)
 
 
@@ -78,9 +81,11 @@ class CombinedMetric:
         return results
 
 
-def load(name: str) -> Metric:
-    """The metric ``name`` (see the module docstring for the list)."""
-    return Metric(name)
+def load(name: str, config_name: str | None = None) -> Metric:
+    """The metric ``name`` (see the module docstring for the list); ``config_name`` for ``glue`` ("mrpc", ...)."""
+    if name == "glue":
+        check_config(config_name)
+    return Metric(name, config_name)
 
 
 def combine(names: Iterable[str]) -> CombinedMetric:
