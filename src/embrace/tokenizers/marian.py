@@ -407,4 +407,4 @@ def _join_pieces(pieces: list[str]) -> str:
 def is_marian_folder(find: Any) -> bool:
     """True when a tokenizer folder is Marian's (``source.spm`` and no tokenizer.json); ``find(name)`` resolves
     a file name to a path or None."""
-    return find("source.spm") is not None and find("tokenizer.json") is None
+    return find("tokenizer.json") is None and find("source.spm") is not None  # tokenizer.json is looked up anyway
