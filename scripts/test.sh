@@ -13,4 +13,7 @@ if ! command -v chromium >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt
 fi
 ruff check src tests bench
 mypy
+# Two pytest workers on a 2-core machine: one torch/OpenMP thread each. With torch's default (one per core) the
+# workers' threads spin against each other and tiny-model forwards get 10x+ slower.
+export OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}"
 python -m pytest -n 2 --dist loadfile -q "$@"
