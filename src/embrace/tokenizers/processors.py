@@ -6,6 +6,7 @@ from typing import Any, ClassVar
 
 from embrace.tokenizers.encoding import Encoding
 from embrace.tokenizers.errors import InvalidTokenizerFileError, require, unknown_type
+from embrace.tokenizers.models import WordCache
 from embrace.tokenizers.pre_tokenizers import BYTE_TO_CHAR
 
 _SPACE_CHAR = BYTE_TO_CHAR[ord(" ")]
@@ -116,22 +117,20 @@ class TemplateProcessing(PostProcessor):
 
 
 _SPACES = _SPACE_CHAR + " \t\n\r"
-_TRIM_CACHE: dict[str, tuple[int, int]] = {}
 
 
-def _space_counts(token: str) -> tuple[int, int]:
-    counts = _TRIM_CACHE.get(token)
-    if counts is None:
-        counts = (len(token) - len(token.lstrip(_SPACES)), len(token) - len(token.rstrip(_SPACES)))
-        if len(_TRIM_CACHE) < 500_000:
-            _TRIM_CACHE[token] = counts
-    return counts
+def _count_spaces(token: str) -> tuple[int, int]:
+    return len(token) - len(token.lstrip(_SPACES)), len(token) - len(token.rstrip(_SPACES))
+
+
+SPACE_COUNTS = WordCache(_count_spaces)  # token -> (leading, trailing) (byte-level) spaces
+space_counts = SPACE_COUNTS.__getitem__
 
 
 def trim_token(token: str, s: int, e: int, keep_single_lead: bool = False) -> tuple[int, int]:
     """Offsets of one token without its leading/trailing (byte-level) spaces; ``keep_single_lead`` keeps a
     single leading space (the reference does that for the first token when ``add_prefix_space`` is set)."""
-    lead, trail = _space_counts(token)
+    lead, trail = space_counts(token)
     if lead and not (keep_single_lead and lead == 1):
         s = min(s + lead, e)
     if trail and e >= trail:
@@ -148,7 +147,7 @@ def trim_byte_level_offsets(encoding: Encoding, add_prefix_space: bool) -> None:
     else:
         offsets = encoding.offsets
         for i, token in enumerate(encoding.tokens):
-            lead, trail = _space_counts(token)
+            lead, trail = space_counts(token)
             if lead or trail:
                 s, e = offsets[i]
                 offsets[i] = trim_token(token, s, e, add_prefix_space and (i == 0 or s == 0))

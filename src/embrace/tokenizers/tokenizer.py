@@ -276,7 +276,7 @@ class Tokenizer:
         pre = self.pre_tokenizer
         byte_level = pre is not None and pre.maps_bytes
         plain = entry_cache(self.model, byte_level)
-        trimmed = entry_cache(self.model, byte_level, processors.trim_token, "trim") if trimmer else None
+        trimmed = entry_cache(self.model, byte_level, trim=True) if trimmer else None
         keep_lead = trimmer is not None and trimmer.add_prefix_space
         w = -1
         for ns, id_ in self._splits(text):

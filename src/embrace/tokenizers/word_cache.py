@@ -9,20 +9,20 @@ runs in C, not in Python bytecode.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from itertools import accumulate, chain, repeat
 from operator import add, itemgetter, sub
 from typing import Any
 
 from embrace.tokenizers.models import Model, WordCache
 from embrace.tokenizers.pre_tokenizers import byte_level_str
+from embrace.tokenizers.processors import space_counts, trim_token
 
 # (ids, tokens, starts, ends, first start, deltas, last end): one word's tokens with character offsets relative
 # to the word, plus the same offsets as a stream of differences (see ``assemble``)
 WordEntry = tuple[Any, ...]
-TrimFn = Callable[[str, int, int], tuple[int, int]]
 _EMPTY: WordEntry = ((), (), (), (), 0, (), 0)
 _IDS, _TOKENS, _STARTS, _ENDS, _FIRST, _DELTAS, _LAST = (itemgetter(i) for i in range(7))
+_LEAD, _TRAIL = itemgetter(0), itemgetter(1)
 
 
 def ids_cache(model: Model, byte_level: bool) -> WordCache:
@@ -59,20 +59,25 @@ def _raw_spans(model: Model, raw: str) -> Spans:
     return ids, toks, starts, ends
 
 
-def entry_cache(model: Model, byte_level: bool, trim: TrimFn | None = None, trim_key: str = "") -> WordCache:
-    """word -> ``WordEntry``; with ``trim`` the offsets are already passed through ``trim(token, start, end)``."""
+def entry_cache(model: Model, byte_level: bool, trim: bool = False) -> WordCache:
+    """word -> ``WordEntry``; with ``trim`` the offsets already went through the byte-level processor's trimming
+    (``processors.trim_token``, without its first-token rule, which depends on the position)."""
     build = _raw_spans if byte_level else _spans
-    if trim is None:
+    if not trim:
         return model.cache("raw_entry" if byte_level else "entry", lambda w: _make_entry(*build(model, w)))
 
     def trimmed(word: str) -> WordEntry:
         ids, toks, starts, ends = build(model, word)
         if not ids:
             return _EMPTY
-        new_starts, new_ends = zip(*map(trim, toks, starts, ends))
+        counts = list(map(space_counts, toks))
+        if any(map(_TRAIL, counts)):
+            new_starts, new_ends = zip(*map(trim_token, toks, starts, ends))
+        else:  # only leading spaces: each start moves forward by their count, never past its end
+            new_starts, new_ends = tuple(map(min, map(add, starts, map(_LEAD, counts)), ends)), ends
         return _make_entry(ids, toks, new_starts, new_ends)
 
-    return model.cache(f"{'raw_entry' if byte_level else 'entry'}:{trim_key}", trimmed)
+    return model.cache("raw_entry:trim" if byte_level else "entry:trim", trimmed)
 
 
 def assemble(entries: list[WordEntry], word_starts: list[int], first_word: int
