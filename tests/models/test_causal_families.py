@@ -113,3 +113,17 @@ def test_legacy_config_keys_read_as_the_reference_reads_them(model_type: str, le
     assert ours.rope_parameters == reference.rope_parameters
     if model_type == "gemma":
         assert ours.hidden_act == reference.hidden_act == "gelu_pytorch_tanh"
+
+
+@pytest.mark.parametrize("model_type, bad", [
+    ("gemma", {"hidden_size": 32, "num_attention_heads": 4, "num_key_value_heads": 3}),
+    ("phi", {"hidden_size": 30, "num_attention_heads": 4}),
+    ("gpt_neox", {"hidden_size": 30, "num_attention_heads": 4}),
+    ("opt", {"hidden_size": 30, "num_attention_heads": 4}),
+])
+def test_inconsistent_head_counts_are_refused(model_type: str, bad: dict[str, int]) -> None:
+    from embrace.errors import InvalidConfigError
+    from embrace.models.auto import AutoConfig
+
+    with pytest.raises(InvalidConfigError, match="must be a multiple of"):
+        AutoConfig.for_model(model_type, **bad)

@@ -11,11 +11,16 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
-from embrace.errors import InvalidConfigError
 from embrace.models.cache import KVCache
 from embrace.models.configuration import PretrainedConfig
 from embrace.models.layers import activation
-from embrace.models.llama import LlamaForCausalLM, LlamaModel, LlamaPreTrainedModel, RotaryAttention
+from embrace.models.llama import (
+    LlamaForCausalLM,
+    LlamaModel,
+    LlamaPreTrainedModel,
+    RotaryAttention,
+    check_heads,
+)
 from embrace.models.loading import RenameRule
 from embrace.models.rotary import normalize_rope_parameters
 
@@ -44,9 +49,7 @@ class GPTNeoXConfig(PretrainedConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if self.hidden_size % self.num_attention_heads:
-            raise InvalidConfigError(f"hidden_size ({self.hidden_size}) must be a multiple of num_attention_heads "
-                                     f"({self.num_attention_heads})")
+        check_heads(self.hidden_size, self.num_attention_heads)
         # old files: rotary_pct / rotary_emb_base / rope_scaling; new ones: rope_parameters
         params = normalize_rope_parameters(self.rope_parameters, self.extra.pop("rope_scaling", None),
                                            self.extra.pop("rotary_emb_base", None))

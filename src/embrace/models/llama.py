@@ -29,6 +29,19 @@ from embrace.models.modeling import PreTrainedModel
 from embrace.models.rotary import RotaryEmbedding, apply_rotary, normalize_rope_parameters
 
 
+def check_heads(hidden_size: int, num_heads: int, num_kv_heads: int | None = None, *,
+                head_dim_given: bool = False) -> int:
+    """Validate the head counts of a config; returns the key/value head count (``num_heads`` when not given)."""
+    if hidden_size % num_heads and not head_dim_given:
+        raise InvalidConfigError(f"hidden_size ({hidden_size}) must be a multiple of num_attention_heads "
+                                 f"({num_heads}) unless head_dim is given")
+    kv_heads = num_heads if num_kv_heads is None else num_kv_heads
+    if num_heads % kv_heads:
+        raise InvalidConfigError(f"num_attention_heads ({num_heads}) must be a multiple of "
+                                 f"num_key_value_heads ({kv_heads})")
+    return kv_heads
+
+
 @dataclass(kw_only=True)
 class LlamaConfig(PretrainedConfig):
     model_type: ClassVar[str] = "llama"
@@ -56,14 +69,8 @@ class LlamaConfig(PretrainedConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if self.hidden_size % self.num_attention_heads and self.head_dim is None:
-            raise InvalidConfigError(f"hidden_size ({self.hidden_size}) must be a multiple of num_attention_heads "
-                                     f"({self.num_attention_heads}) unless head_dim is given")
-        if self.num_key_value_heads is None:
-            self.num_key_value_heads = self.num_attention_heads
-        if self.num_attention_heads % self.num_key_value_heads:
-            raise InvalidConfigError(f"num_attention_heads ({self.num_attention_heads}) must be a multiple of "
-                                     f"num_key_value_heads ({self.num_key_value_heads})")
+        self.num_key_value_heads = check_heads(self.hidden_size, self.num_attention_heads, self.num_key_value_heads,
+                                               head_dim_given=self.head_dim is not None)
         if self.head_dim is None:
             self.head_dim = self.hidden_size // self.num_attention_heads
         # old files: rope_theta + rope_scaling; new ones: rope_parameters. Keep only the new spelling.

@@ -12,11 +12,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from embrace.errors import InvalidConfigError
 from embrace.models.cache import DynamicCache, KVCache
 from embrace.models.causal_lm import BaseModelOutputWithPast, CausalLMBase, attention_bias, check_token_inputs
 from embrace.models.configuration import PretrainedConfig
 from embrace.models.layers import activation, init_weights_normal
+from embrace.models.llama import check_heads
 from embrace.models.modeling import PreTrainedModel
 
 POSITION_OFFSET = 2  # OPT's position table has two extra rows in front (a fairseq legacy)
@@ -48,9 +48,7 @@ class OPTConfig(PretrainedConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if self.hidden_size % self.num_attention_heads:
-            raise InvalidConfigError(f"hidden_size ({self.hidden_size}) must be a multiple of num_attention_heads "
-                                     f"({self.num_attention_heads})")
+        check_heads(self.hidden_size, self.num_attention_heads)
         if self.word_embed_proj_dim is None:
             self.word_embed_proj_dim = self.hidden_size
 

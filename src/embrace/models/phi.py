@@ -10,11 +10,16 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
-from embrace.errors import InvalidConfigError
 from embrace.models.cache import KVCache
 from embrace.models.configuration import PretrainedConfig
 from embrace.models.layers import activation
-from embrace.models.llama import LlamaForCausalLM, LlamaModel, LlamaPreTrainedModel, RotaryAttention
+from embrace.models.llama import (
+    LlamaForCausalLM,
+    LlamaModel,
+    LlamaPreTrainedModel,
+    RotaryAttention,
+    check_heads,
+)
 from embrace.models.rotary import normalize_rope_parameters
 
 
@@ -42,14 +47,7 @@ class PhiConfig(PretrainedConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if self.hidden_size % self.num_attention_heads:
-            raise InvalidConfigError(f"hidden_size ({self.hidden_size}) must be a multiple of num_attention_heads "
-                                     f"({self.num_attention_heads})")
-        if self.num_key_value_heads is None:
-            self.num_key_value_heads = self.num_attention_heads
-        if self.num_attention_heads % self.num_key_value_heads:
-            raise InvalidConfigError(f"num_attention_heads ({self.num_attention_heads}) must be a multiple of "
-                                     f"num_key_value_heads ({self.num_key_value_heads})")
+        self.num_key_value_heads = check_heads(self.hidden_size, self.num_attention_heads, self.num_key_value_heads)
         params = normalize_rope_parameters(self.rope_parameters, self.extra.pop("rope_scaling", None),
                                            self.extra.pop("rope_theta", None))
         params.setdefault("partial_rotary_factor", self.extra.pop("partial_rotary_factor", 0.5))
