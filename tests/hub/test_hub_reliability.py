@@ -14,7 +14,7 @@ from urllib.parse import urlparse
 
 import httpx
 import pytest
-from hub_helpers import HubServer, make_server
+from hub_helpers import HubServer, make_server, point_client_at
 
 from embrace.hub import HfApi, hf_hub_download
 from embrace.hub.errors import HubHTTPError
@@ -29,12 +29,7 @@ def own_hub(tmp_path_factory: pytest.TempPathFactory) -> HubServer:
 
 @pytest.fixture
 def client_env(own_hub: HubServer, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> HubServer:
-    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
-    monkeypatch.setenv("HF_ENDPOINT", own_hub.url)
-    monkeypatch.setenv("HF_HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("HF_TOKEN", own_hub.tokens["alice"])
-    monkeypatch.setenv("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-    return own_hub
+    return point_client_at(own_hub, monkeypatch, tmp_path / "home")
 
 
 def _auth(server: HubServer) -> dict[str, str]:
