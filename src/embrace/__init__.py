@@ -43,6 +43,11 @@ _LAZY: dict[str, str] = {
     "PegasusForConditionalGeneration": "embrace.models.bart_variants",
     "MarianTokenizer": "embrace.tokenizers.marian", "MBartTokenizer": "embrace.tokenizers.mbart",
     "MBart50Tokenizer": "embrace.tokenizers.mbart",
+    # T5 / mT5 and the encoder-decoder cache
+    "T5Config": "embrace.models.t5", "T5Model": "embrace.models.t5", "T5ForConditionalGeneration": "embrace.models.t5",
+    "T5EncoderModel": "embrace.models.t5", "MT5Config": "embrace.models.t5", "MT5Model": "embrace.models.t5",
+    "MT5ForConditionalGeneration": "embrace.models.t5", "MT5EncoderModel": "embrace.models.t5",
+    "EncoderDecoderCache": "embrace.models.cache",
     # tokenizers
     "AutoTokenizer": "embrace.tokenization",
     "PreTrainedTokenizer": "embrace.tokenization",
