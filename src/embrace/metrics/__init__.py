@@ -1,6 +1,6 @@
 """``embrace.metrics.load(name)``: metrics with the ``evaluate`` interface (``compute``, ``add``, ``add_batch``,
 ``combine``). Available: accuracy, precision, recall, f1, matthews_correlation, pearsonr, spearmanr, mse, mae
-(scikit-learn/scipy's definitions), exact_match, wer, cer (evaluate/jiwer's), squad (SQuAD v1.1), seqeval, sacrebleu, glue (by task), all in numpy or
+(scikit-learn/scipy's definitions), exact_match, wer, cer (evaluate/jiwer's), squad (SQuAD v1.1), seqeval, sacrebleu, glue (by task), perplexity (torch, a causal LM), in numpy or
 plain Python."""
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from typing import Any
 from embrace.metrics.bleu import sacrebleu
 from embrace.metrics.classification import MetricInputError, accuracy, precision_recall_f1
 from embrace.metrics.glue import check_config, glue
+from embrace.metrics.perplexity import perplexity
 from embrace.metrics.regression import mae, matthews_correlation, mse, pearsonr, spearmanr
 from embrace.metrics.seqeval import seqeval
 from embrace.metrics.squad import squad
@@ -29,6 +30,7 @@ _METRICS: dict[str, Callable[..., Any]] = {
     "matthews_correlation": matthews_correlation, "pearsonr": pearsonr, "spearmanr": spearmanr, "mse": mse,
     "mae": mae, "exact_match": exact_match, "wer": wer, "cer": cer, "squad": squad,
     "seqeval": seqeval, "sacrebleu": sacrebleu, "glue": glue,
+    "perplexity": perplexity,
 }
 
 
@@ -48,8 +50,9 @@ class Metric:
         self._references.append(reference)
 
     def add_batch(self, *, predictions: Any = None, references: Any = None) -> None:
-        self._predictions.extend(list(predictions))
-        self._references.extend(list(references))
+        predictions = list(predictions)
+        self._predictions.extend(predictions)
+        self._references.extend(list(references) if references is not None else [None] * len(predictions))
 
     def compute(self, *, predictions: Any = None, references: Any = None, **kwargs: Any) -> Any:
         """The metric's dict (a float for ``wer``/``cer``, as ``evaluate``)."""
