@@ -127,3 +127,11 @@ def test_unicode_scripts_in_a_tokenizer_json() -> None:
     for text in ["Hello, 世界", "  Hello世界, Hello", "x́y 漢字カナ", ""]:
         assert_same(ref.encode(text), ours.encode(text), text)
         assert ours.encode_batch_ids([text]) == [ref.encode(text).ids]
+
+
+def test_words_without_tokens_keep_their_word_number() -> None:
+    ref = tokenizers.Tokenizer(tokenizers.models.BPE({"a": 0, "b": 1, "ab": 2}, [("a", "b")]))  # no unk token
+    ref.pre_tokenizer = tokenizers.pre_tokenizers.Whitespace()
+    ours = Tokenizer.from_str(ref.to_str())
+    for text in ["a zz b ab", "zz a", "ab zz zz b", "zz"]:
+        assert_same(ref.encode(text), ours.encode(text), text)

@@ -336,7 +336,7 @@ class Tokenizer:
                 s, e = offsets[i]
                 offsets[i] = processors.trim_token(tokens[i], s, e, keep_lead and (i == 0 or s == 0))
             return
-        word_start, (_ids, _toks, rel_starts, rel_ends, *_deltas) = first_word
+        word_start, (_ids, _toks, rel_starts, rel_ends, *_flat) = first_word
         if first and word_start:
             return
         for k, (rel_s, rel_e) in enumerate(zip(rel_starts, rel_ends)):

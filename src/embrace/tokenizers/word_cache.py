@@ -9,19 +9,19 @@ runs in C, not in Python bytecode.
 
 from __future__ import annotations
 
-from itertools import accumulate, chain, repeat
-from operator import add, itemgetter, sub
+from itertools import chain, repeat
+from operator import add, itemgetter
 from typing import Any
 
 from embrace.tokenizers.models import Model, WordCache
 from embrace.tokenizers.pre_tokenizers import byte_level_str
 from embrace.tokenizers.processors import space_counts, trim_token
 
-# (ids, tokens, starts, ends, first start, deltas, last end): one word's tokens with character offsets relative
-# to the word, plus the same offsets as a stream of differences (see ``assemble``)
+# (ids, tokens, starts, ends, flat offsets, 2 * number of tokens): one word's tokens with character offsets
+# relative to the word, also flattened as start0, end0, start1, end1, ... (see ``assemble``)
 WordEntry = tuple[Any, ...]
-_EMPTY: WordEntry = ((), (), (), (), 0, (), 0)
-_IDS, _TOKENS, _STARTS, _ENDS, _FIRST, _DELTAS, _LAST = (itemgetter(i) for i in range(7))
+_EMPTY: WordEntry = ((), (), (), (), (), 0)
+_IDS, _TOKENS, _FLAT, _FLAT_LEN = itemgetter(0), itemgetter(1), itemgetter(4), itemgetter(5)
 _LEAD, _TRAIL = itemgetter(0), itemgetter(1)
 
 
@@ -37,8 +37,8 @@ def _make_entry(ids: tuple[int, ...], tokens: tuple[str, ...], starts: tuple[int
                 ) -> WordEntry:
     if not ids:
         return _EMPTY
-    flat = list(chain.from_iterable(zip(starts, ends)))  # s0, e0, s1, e1, ...
-    return ids, tokens, starts, ends, flat[0], tuple(map(sub, flat[1:], flat)), flat[-1]
+    flat = tuple(chain.from_iterable(zip(starts, ends)))
+    return ids, tokens, starts, ends, flat, len(flat)
 
 
 Spans = tuple[tuple[int, ...], tuple[str, ...], tuple[int, ...], tuple[int, ...]]
@@ -83,21 +83,15 @@ def entry_cache(model: Model, byte_level: bool, trim: bool = False) -> WordCache
 def assemble(entries: list[WordEntry], word_starts: list[int], first_word: int
              ) -> tuple[list[int], list[str], list[tuple[int, int]], list[int]]:
     """Concatenate cached words: ids, tokens, offsets (word start + offsets in the word) and word ids
-    (``first_word``, ``first_word + 1``, ... repeated once per token of each word); no per-token Python code.
+    (``first_word``, ``first_word + 1``, ... repeated once per token of each word; a word without tokens keeps
+    its number); no per-token Python code.
 
-    Offsets: the flat sequence start0, end0, start1, end1, ... of the whole text is a running sum of differences.
-    Each entry caches the differences inside its word; the one difference per word that depends on where the
-    word sits (its first start minus the previous word's last end) is computed per word. ``accumulate`` then
-    yields the flat sequence and ``zip(it, it)`` pairs it up."""
-    if _EMPTY in entries:  # words without tokens contribute nothing
-        kept = [(e, s) for e, s in zip(entries, word_starts) if e is not _EMPTY]
-        entries, word_starts = [e for e, _ in kept], [s for _, s in kept]
+    Offsets: each word's start is repeated once per flattened offset of the word and added to them, which gives
+    start0, end0, start1, ... of the whole text; ``zip(it, it)`` pairs them up."""
     id_lists = list(map(_IDS, entries))
     counts = list(map(len, id_lists))
-    firsts = map(add, word_starts, map(_FIRST, entries))
-    previous_ends = chain((0,), map(add, word_starts, map(_LAST, entries)))
-    heads = zip(map(sub, firsts, previous_ends))  # 1-tuples, so that chain(head, deltas) works per word
-    flat = accumulate(chain.from_iterable(map(chain, heads, map(_DELTAS, entries))))
+    bases = chain.from_iterable(map(repeat, word_starts, map(_FLAT_LEN, entries)))
+    flat = map(add, bases, chain.from_iterable(map(_FLAT, entries)))
     offsets = list(zip(flat, flat))
     word_ids = list(chain.from_iterable(map(repeat, range(first_word, first_word + len(entries)), counts)))
     return list(chain.from_iterable(id_lists)), list(chain.from_iterable(map(_TOKENS, entries))), offsets, word_ids
