@@ -599,11 +599,11 @@ class Trainer:
         Uploads are always blocking; ``blocking`` is accepted for compatibility."""
         from embrace.training.hub_push import push_output
 
+        if not self.state.is_world_process_zero:  # under torchrun only rank 0 talks to the hub
+            return None
         if revision is not None:
             self.args.hub_revision = revision
         repo_id = self.init_hf_repo(token)
-        if not self.state.is_world_process_zero:
-            return None
         self.save_model()
         self.create_model_card(**kwargs)
         return push_output(self.args, repo_id, Path(self.args.output_dir or "."), commit_message or "End of training")
