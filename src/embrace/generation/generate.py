@@ -215,11 +215,7 @@ def generate(model: Any, input_ids: torch.Tensor | None = None, attention_mask: 
         raise GenerationConfigError(f"unknown generate() arguments: {sorted(unused)}; see GenerationConfig fields")
     input_ids, attention_mask, max_length = prepare_inputs(model, input_ids, attention_mask, config)
     prompt_len = input_ids.shape[1]
-    criteria = StoppingCriteriaList(stopping_criteria or [])
-    if config.stop_strings is not None:
-        if tokenizer is None:
-            raise GenerationConfigError("stop_strings needs the tokenizer: call generate(..., tokenizer=tokenizer)")
-        criteria.append(StopStringCriteria(tokenizer, config.stop_strings, prompt_len))
+    criteria = stopping_list(stopping_criteria, config, tokenizer, prompt_len)
     processors = build_processors(config, prompt_len, logits_processor, attention_mask)
     if (config.num_beams or 1) > 1:
         if streamer is not None:
@@ -230,20 +226,41 @@ def generate(model: Any, input_ids: torch.Tensor | None = None, attention_mask: 
     times = config.num_return_sequences or 1
     input_ids = input_ids.repeat_interleave(times, dim=0) if times > 1 else input_ids
     attention_mask = expand_rows(attention_mask, times)
+    return stream_decode(model, model, input_ids, attention_mask, config, max_length, processors, criteria, generator,
+                         streamer)
+
+
+def stopping_list(stopping_criteria: list[StoppingCriteria] | None, config: GenerationConfig, tokenizer: Any,
+                  prompt_len: int) -> StoppingCriteriaList:
+    """The user's criteria plus ``stop_strings`` (which needs the tokenizer)."""
+    criteria = StoppingCriteriaList(stopping_criteria or [])
+    if config.stop_strings is not None:
+        if tokenizer is None:
+            raise GenerationConfigError("stop_strings needs the tokenizer: call generate(..., tokenizer=tokenizer)")
+        criteria.append(StopStringCriteria(tokenizer, config.stop_strings, prompt_len))
+    return criteria
+
+
+def stream_decode(module: Any, step: Any, input_ids: torch.Tensor, attention_mask: torch.Tensor | None,
+                  config: GenerationConfig, max_length: int, processors: LogitsProcessorList,
+                  criteria: StoppingCriteriaList, generator: torch.Generator | None, streamer: Any
+                  ) -> torch.Tensor | GenerateDecoderOnlyOutput:
+    """Run :func:`iter_tokens` with ``step`` (the model, or a wrapper calling it) while ``module`` is in eval mode,
+    feeding ``streamer`` (batch 1) the prompt and each new token; return the sequences or the dict output."""
     if streamer is not None:
         if input_ids.shape[0] != 1:
             raise GenerationConfigError("streamers support batch size 1 only")
         streamer.put(input_ids.cpu())
     state = DecodeState(torch.empty(0), 0, 0, torch.empty(0), [], [])
-    model_was_training = model.training
-    model.eval()
+    was_training = module.training
+    module.eval()
     try:
-        for tokens in iter_tokens(model, input_ids, attention_mask, config, max_length, processors, criteria,
+        for tokens in iter_tokens(step, input_ids, attention_mask, config, max_length, processors, criteria,
                                   generator, state):
             if streamer is not None:
                 streamer.put(tokens.cpu())
     finally:
-        model.train(model_was_training)
+        module.train(was_training)
         if streamer is not None:
             streamer.end()
     sequences = state.tokens[:, :state.length]

@@ -18,14 +18,14 @@ import torch
 
 from embrace.generation.config import GenerationConfig, GenerationConfigError
 from embrace.generation.generate import (
-    DecodeState,
     GenerateDecoderOnlyOutput,
     GenerationInputError,
     expand_rows,
-    iter_tokens,
+    stopping_list,
+    stream_decode,
 )
 from embrace.generation.logits import LogitsProcessor, build_processors
-from embrace.generation.stopping import StoppingCriteria, StoppingCriteriaList, StopStringCriteria
+from embrace.generation.stopping import StoppingCriteria
 from embrace.models.cache import DynamicCache, EncoderDecoderCache, KVCache, StaticCache
 from embrace.models.outputs import BaseModelOutput
 from embrace.models.seq2seq import MissingDecoderStartError, as_encoder_output
@@ -145,11 +145,7 @@ def generate_seq2seq(model: Any, input_ids: torch.Tensor | None, attention_mask:
                 else config.max_length
             assert max_length is not None
             max_length = max(max_length, prompt_len)
-            criteria = StoppingCriteriaList(stopping_criteria or [])
-            if config.stop_strings is not None:
-                if tokenizer is None:
-                    raise GenerationConfigError("stop_strings needs the tokenizer: call generate(..., tokenizer=...)")
-                criteria.append(StopStringCriteria(tokenizer, config.stop_strings, prompt_len))
+            criteria = stopping_list(stopping_criteria, config, tokenizer, prompt_len)
             processors = build_processors(config, prompt_len, logits_processor, None, max_length)
             times = beams if beams > 1 else int(config.num_return_sequences or 1)
             if beams > 1 and getattr(model, "encoder_rows_shared", False):
@@ -165,23 +161,10 @@ def generate_seq2seq(model: Any, input_ids: torch.Tensor | None, attention_mask:
                 return beam_search(steps, prompt, None, config, max_length, processors, criteria, generator)
             prompt_rows = expand_rows(prompt, times)
             assert prompt_rows is not None
-            if streamer is not None:
-                if prompt_rows.shape[0] != 1:
-                    raise GenerationConfigError("streamers support batch size 1 only")
-                streamer.put(prompt_rows.cpu())
-            state = DecodeState(torch.empty(0), 0, 0, torch.empty(0), [], [])
-            for tokens in iter_tokens(steps, prompt_rows, None, config, max_length, processors, criteria,
-                                      generator, state):
-                if streamer is not None:
-                    streamer.put(tokens.cpu())
+            out = stream_decode(model, steps, prompt_rows, None, config, max_length, processors, criteria,
+                                generator, streamer)
     finally:
         model.train(model_was_training)
-        if streamer is not None:
-            streamer.end()
-    sequences = state.tokens[:, :state.length]
-    if not config.return_dict_in_generate:
-        return sequences
-    return GenerateEncoderDecoderOutput(
-        sequences=sequences, scores=tuple(state.scores) if config.output_scores else None,
-        logits=tuple(state.raw_logits) if config.output_logits else None,
-        past_key_values=steps.cache_for(state.cache))
+    if isinstance(out, GenerateDecoderOnlyOutput):
+        out.past_key_values = steps.cache_for(out.past_key_values)
+    return out
