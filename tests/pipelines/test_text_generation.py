@@ -92,3 +92,19 @@ def test_cli_text_generation_and_chat(tiny_llama, capsys, monkeypatch):
     first = reference([{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi there"}],
                       max_new_tokens=3, do_sample=False)[0]["generated_text"][-1]["content"]
     assert len(replies) == 2 and replies[0] == first
+
+
+def test_peft_model_in_a_pipeline(tiny_llama):
+    from tests.pipelines.conftest import load_tokenizer
+
+    from embrace.models.auto import AutoModelForCausalLM
+    from embrace.peft import LoraConfig, get_peft_model
+    from embrace.pipelines import pipeline
+
+    base = AutoModelForCausalLM.from_pretrained(tiny_llama)
+    model = get_peft_model(base, LoraConfig(r=4, target_modules=["q_proj", "v_proj"], task_type="CAUSAL_LM"))
+    generator = pipeline("text-generation", model=model, tokenizer=load_tokenizer(tiny_llama))
+    greedy = {"max_new_tokens": 5, "do_sample": False}
+    with model.disable_adapter():  # B starts at zero: the adapted model equals the base
+        plain = generator("Hello there", **greedy)
+    assert generator("Hello there", **greedy) == plain

@@ -166,6 +166,8 @@ def _check_model_fits(model: Any, auto_class: str, task: str) -> None:
     from embrace.errors import EmbraceError
     from embrace.models import auto
 
+    if hasattr(model, "get_base_model"):  # a PeftModel: the adapters wrap the model that must fit the task
+        model = model.get_base_model()
     config = getattr(model, "config", None)
     if config is None or not hasattr(config, "model_type"):
         return  # not an embrace model (a user's own module): trust it
