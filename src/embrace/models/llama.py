@@ -206,8 +206,12 @@ class RotaryAttention(nn.Module):
             k, v = cache.update(self.layer_idx, k, v)
         bias, is_causal = attention_bias(attention_mask, seq, past, q.dtype, q.device, self.sliding_window)
         groups = self.num_heads // self.num_kv_heads
-        out = F.scaled_dot_product_attention(q, repeat_kv(k, groups), repeat_kv(v, groups), attn_mask=bias,
-                                             dropout_p=self.dropout if self.training else 0.0, is_causal=is_causal)
+        dropout = self.dropout if self.training else 0.0
+        if groups > 1 and bias is None:  # SDPA's own GQA: no per-step copy of the repeated keys/values
+            out = F.scaled_dot_product_attention(q, k, v, dropout_p=dropout, is_causal=is_causal, enable_gqa=True)
+        else:
+            out = F.scaled_dot_product_attention(q, repeat_kv(k, groups), repeat_kv(v, groups), attn_mask=bias,
+                                                 dropout_p=dropout, is_causal=is_causal)
         return self.project_out(out.transpose(1, 2).reshape(batch, seq, self.num_heads * self.head_dim))
 
 
