@@ -161,7 +161,7 @@ class CausalLMBase(PreTrainedModel):
         return self
 
     def quantize(self: _ModelT, quantization: Any = "int8", *, skip: tuple[str, ...] = ()) -> _ModelT:
-        """Swap the linear layers for weight-only ``"int8"`` or ``"bf16"`` ones in place (faster CPU decoding);
+        """Swap the linear layers for weight-only ``"int8"`` or ``"bf16"`` ones in place (less memory);
         returns the model. ``skip``: regexes of module names to keep in float. See
         :mod:`embrace.models.quantization`."""
         from embrace.models.quantization import quantize_model

@@ -1,7 +1,9 @@
-"""Weight-only quantisation of linear layers for faster CPU decoding: ``"int8"`` and ``"bf16"``.
+"""Weight-only quantisation of linear layers: ``"int8"`` and ``"bf16"`` (less memory; faster decoding where the
+CPU's kernels keep up with memory).
 
-Decoding one token reads every weight once, so on a CPU its speed is set by memory bandwidth: halving the bytes
-per weight (bf16) or quartering them (int8, one float scale per output row) is what makes it faster. Activations,
+Decoding one token reads every weight once, so on a CPU its speed is bounded by memory bandwidth: halving the
+bytes per weight (bf16) or quartering them (int8, one float scale per output row) raises that bound. On AVX2-only
+CPUs torch's bf16/int8 decode kernels are compute-bound and may not beat fp32 (see docs/benchmarks.md). Activations,
 norms, attention and the KV cache stay in the model's dtype; only the linear layers (the LM head included)
 change. Usage, as with the reference's ``quantization_config``::
 
