@@ -29,6 +29,11 @@ _LAZY: dict[str, str] = {
     "MistralConfig": "embrace.models.llama", "MistralForCausalLM": "embrace.models.llama",
     "Qwen2Config": "embrace.models.llama", "Qwen2ForCausalLM": "embrace.models.llama",
     "GPT2Config": "embrace.models.gpt2", "GPT2LMHeadModel": "embrace.models.gpt2",
+    # session 2: Gemma, GPT-NeoX, Phi, OPT
+    "GemmaConfig": "embrace.models.gemma", "GemmaForCausalLM": "embrace.models.gemma",
+    "GPTNeoXConfig": "embrace.models.gpt_neox", "GPTNeoXForCausalLM": "embrace.models.gpt_neox",
+    "PhiConfig": "embrace.models.phi", "PhiForCausalLM": "embrace.models.phi",
+    "OPTConfig": "embrace.models.opt", "OPTForCausalLM": "embrace.models.opt",
     "DynamicCache": "embrace.models.cache", "StaticCache": "embrace.models.cache",
     "GenerationConfig": "embrace.generation.config",
     "LogitsProcessor": "embrace.generation.logits", "LogitsProcessorList": "embrace.generation.logits",
