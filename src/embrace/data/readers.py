@@ -115,7 +115,7 @@ def read_csv(path: str, kwargs: dict[str, Any], report: BadRows) -> Iterator[pa.
             yield table
             row += table.num_rows
     except pa.ArrowInvalid as exc:
-        match = re.search(r"In CSV column #(\d+): CSV conversion error", str(exc))
+        match = re.search(r"In CSV column #(\d+): (?:Row #\d+: )?CSV conversion error", str(exc))
         if match is None or names is None or names[int(match.group(1))] in string_columns:
             raise SchemaError(f"{path}: cannot parse CSV ({exc}). Check sep=, encoding= and quoting.") from exc
         column = names[int(match.group(1))]
