@@ -12,6 +12,7 @@ import torch
 import torch.nn.functional as F
 
 from embrace.models.cache import KVCache
+from embrace.models.generation_support import GenerationConfigMixin
 from embrace.models.modeling import PreTrainedModel
 from embrace.models.outputs import Hidden, ModelOutput
 
@@ -81,7 +82,7 @@ def check_token_inputs(input_ids: torch.Tensor | None, inputs_embeds: torch.Tens
                          "add a batch dimension with input_ids.unsqueeze(0)")
 
 
-class CausalLMBase(PreTrainedModel):
+class CausalLMBase(GenerationConfigMixin, PreTrainedModel):
     """Base of ``*ForCausalLM`` classes: ``generate()``, the LM head forward, and generation-config loading.
 
     Subclasses build ``self.<base_model_prefix>`` (the body) and ``self.lm_head`` and set
@@ -133,10 +134,7 @@ class CausalLMBase(PreTrainedModel):
         else:
             hub = {k: kwargs[k] for k in ("revision", "cache_dir", "token", "local_files_only") if k in kwargs}
             model = super().from_pretrained(path_or_repo_id, **kwargs)
-            from embrace.generation.config import GenerationConfig
-
-            model.generation_config = GenerationConfig.from_pretrained_or_model(path_or_repo_id, model.config,
-                                                                                **hub)
+            model.load_generation_config(path_or_repo_id, **hub)
         return model.quantize(quantization) if quantization is not None else model
 
     def compile_decode(self: _ModelT, **compile_kwargs: Any) -> _ModelT:
@@ -176,23 +174,7 @@ class CausalLMBase(PreTrainedModel):
             raise QuantizationError(f"this model was quantised ({self.quantization}) and cannot be saved in the "
                                     "reference format; save the float model and pass quantization= when loading")
         super().save_pretrained(save_directory, **kwargs)
-        gen = self.__dict__.get("_generation_config")
-        if gen is not None:
-            gen.save_pretrained(save_directory)
-
-    @property
-    def generation_config(self) -> Any:
-        gen = self.__dict__.get("_generation_config")
-        if gen is None:
-            from embrace.generation.config import GenerationConfig
-
-            gen = GenerationConfig.from_model_config(self.config)
-            self.__dict__["_generation_config"] = gen
-        return gen
-
-    @generation_config.setter
-    def generation_config(self, value: Any) -> None:
-        self.__dict__["_generation_config"] = value
+        self.save_generation_config(save_directory)
 
     def generate(self, input_ids: torch.Tensor | None = None, attention_mask: torch.Tensor | None = None,
                  generation_config: Any = None, **kwargs: Any) -> Any:

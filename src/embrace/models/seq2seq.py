@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 
 from embrace.errors import InvalidConfigError
+from embrace.models.generation_support import GenerationConfigMixin
 from embrace.models.outputs import BaseModelOutput
 
 _ModelT = TypeVar("_ModelT")
@@ -72,7 +73,7 @@ def decoder_inputs_from_labels(config: Any, labels: torch.Tensor | None, decoder
     return decoder_input_ids
 
 
-class Seq2SeqLMMixin:
+class Seq2SeqLMMixin(GenerationConfigMixin):
     """For ``*ForConditionalGeneration`` classes (mixed in before :class:`PreTrainedModel`).
 
     The class provides ``get_encoder()``/``get_decoder()``; the mixin adds ``generate()``, the generation config
@@ -86,30 +87,12 @@ class Seq2SeqLMMixin:
         """As :meth:`PreTrainedModel.from_pretrained`, plus ``generation_config.json``."""
         hub = {k: kwargs[k] for k in ("revision", "cache_dir", "token", "local_files_only") if k in kwargs}
         model = super().from_pretrained(path_or_repo_id, **kwargs)  # type: ignore[misc]
-        from embrace.generation.config import GenerationConfig
-
-        model.generation_config = GenerationConfig.from_pretrained_or_model(path_or_repo_id, model.config, **hub)
+        model.load_generation_config(path_or_repo_id, **hub)
         return model
 
     def save_pretrained(self, save_directory: str | os.PathLike[str], **kwargs: Any) -> None:
         super().save_pretrained(save_directory, **kwargs)  # type: ignore[misc]
-        gen = self.__dict__.get("_generation_config")
-        if gen is not None:
-            gen.save_pretrained(save_directory)
-
-    @property
-    def generation_config(self) -> Any:
-        gen = self.__dict__.get("_generation_config")
-        if gen is None:
-            from embrace.generation.config import GenerationConfig
-
-            gen = GenerationConfig.from_model_config(self.config)
-            self.__dict__["_generation_config"] = gen
-        return gen
-
-    @generation_config.setter
-    def generation_config(self, value: Any) -> None:
-        self.__dict__["_generation_config"] = value
+        self.save_generation_config(save_directory)
 
     def generate(self, input_ids: torch.Tensor | None = None, attention_mask: torch.Tensor | None = None,
                  generation_config: Any = None, **kwargs: Any) -> Any:
