@@ -15,7 +15,6 @@ import json
 import os
 import statistics
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
@@ -23,16 +22,10 @@ import torch
 import transformers
 
 from embrace.models.auto import AutoModelForSeq2SeqLM
+from seq2seq_timing import interleaved
 
 T5_SMALL = dict(vocab_size=32128, d_model=512, d_kv=64, d_ff=2048, num_layers=6, num_heads=8,
                 feed_forward_proj="relu", decoder_start_token_id=0, pad_token_id=0, eos_token_id=1)
-
-
-def timed_generate(model: Any, ids: torch.Tensor, mask: torch.Tensor, kwargs: dict[str, Any]
-                   ) -> tuple[float, torch.Tensor]:
-    start = time.perf_counter()
-    out = model.generate(input_ids=ids, attention_mask=mask, **kwargs)
-    return time.perf_counter() - start, out
 
 
 def main() -> None:
@@ -69,18 +62,7 @@ def measure(ours: Any, reference: Any, batch: int, args: argparse.Namespace) -> 
     mask = ids.ne(0).long()
     kwargs = dict(num_beams=args.beams, max_new_tokens=args.new_tokens, min_new_tokens=args.new_tokens,
                   do_sample=False)
-    warm = {**kwargs, "max_new_tokens": 2, "min_new_tokens": 2}
-    ours_s: list[float] = []
-    ref_s: list[float] = []
-    with torch.inference_mode():
-        timed_generate(ours, ids, mask, warm)
-        timed_generate(reference, ids, mask, warm)
-        for _ in range(args.rounds):
-            seconds, ours_out = timed_generate(ours, ids, mask, kwargs)
-            ours_s.append(seconds)
-            seconds, ref_out = timed_generate(reference, ids, mask, kwargs)
-            ref_s.append(seconds)
-    identical = torch.equal(ours_out, ref_out)
+    ours_s, ref_s, identical = interleaved(ours, reference, ids, mask, kwargs, args.rounds)
     ours_t, ref_t = statistics.median(ours_s), statistics.median(ref_s)
     load = os.getloadavg()[0]
     print(f"t5-small beam-{args.beams} batch {batch} x {args.new_tokens} new tokens: ours {ours_t:.3f} s   "
