@@ -51,6 +51,31 @@ MODEL_SPECS: dict[str, tuple[str, int, dict[str, Any]]] = {
 }
 
 
+CHAT_TEMPLATE = ("{% for m in messages %}[{{ m['role'] }}] {{ m['content'] }} {% endfor %}"
+                 "{% if add_generation_prompt %}[assistant]{% endif %}")
+
+
+def build_tiny_chat_llama(folder: Path, max_position_embeddings: int = 256) -> Path:
+    """A tiny random Llama (seed 0) with the MiniLM tokenizer files and a small chat template."""
+    import json
+
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    torch.manual_seed(0)
+    LlamaForCausalLM(LlamaConfig(vocab_size=30522, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                                 num_attention_heads=4, num_key_value_heads=2,
+                                 max_position_embeddings=max_position_embeddings,
+                                 pad_token_id=0, bos_token_id=101, eos_token_id=102)).save_pretrained(folder)
+    minilm = asset("minilm")
+    for name in TOKENIZER_FILES:
+        if (minilm / name).exists():
+            shutil.copy(minilm / name, folder / name)
+    config = json.loads((folder / "tokenizer_config.json").read_text())
+    config["chat_template"] = CHAT_TEMPLATE
+    (folder / "tokenizer_config.json").write_text(json.dumps(config))
+    return folder
+
 class TinyModels:
     """Builds each tiny checkpoint on first use (once per test session)."""
 

@@ -6,34 +6,14 @@ from __future__ import annotations
 import json
 
 import pytest
-from tests.pipelines.conftest import TOKENIZER_FILES, assert_close, ours, reference_pipeline
+from tests.pipelines.conftest import assert_close, build_tiny_chat_llama, ours, reference_pipeline
 
 from embrace.pipelines import PipelineInputError
-
-CHAT_TEMPLATE = ("{% for m in messages %}[{{ m['role'] }}] {{ m['content'] }} {% endfor %}"
-                 "{% if add_generation_prompt %}[assistant]{% endif %}")
 
 
 @pytest.fixture(scope="module")
 def tiny_llama(tmp_path_factory):
-    import shutil
-
-    import torch
-    from tests.conftest import asset
-    from transformers import LlamaConfig, LlamaForCausalLM
-
-    folder = tmp_path_factory.mktemp("tiny_llama")
-    torch.manual_seed(0)
-    LlamaForCausalLM(LlamaConfig(vocab_size=30522, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                                 num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=256,
-                                 pad_token_id=0, bos_token_id=101, eos_token_id=102)).save_pretrained(folder)
-    for name in TOKENIZER_FILES:
-        if (asset("minilm") / name).exists():
-            shutil.copy(asset("minilm") / name, folder / name)
-    config = json.loads((folder / "tokenizer_config.json").read_text())
-    config["chat_template"] = CHAT_TEMPLATE
-    (folder / "tokenizer_config.json").write_text(json.dumps(config))
-    return folder
+    return build_tiny_chat_llama(tmp_path_factory.mktemp("tiny_llama"))
 
 
 def test_prompts_and_chats_match_reference(tiny_llama):
