@@ -162,7 +162,8 @@ def _language_token_id(tokenizer: Any, language: str | None) -> int | None:
     codes = getattr(tokenizer, "lang_code_to_id", None)
     if isinstance(codes, dict) and language in codes:
         return int(codes[language])
-    vocab = tokenizer.get_vocab() if hasattr(tokenizer, "get_vocab") else {}
-    token_id = vocab.get(language)
     added = getattr(tokenizer, "additional_special_tokens", None) or []
-    return int(token_id) if token_id is not None and (language in added or "_" in language) else None
+    if ("_" not in language and language not in added) or not hasattr(tokenizer, "convert_tokens_to_ids"):
+        return None  # "de" in translation_en_to_de is a T5 direction, not a token
+    token_id = tokenizer.convert_tokens_to_ids(language)  # one lookup, not a copy of the whole vocabulary
+    return None if token_id is None or token_id == getattr(tokenizer, "unk_token_id", None) else int(token_id)
