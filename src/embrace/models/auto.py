@@ -181,19 +181,31 @@ register_family("gemma", _causal_family("embrace.models.gemma", "Gemma"))
 register_family("opt", _causal_family("embrace.models.opt", "OPT"))
 register_family("gpt_neox", _causal_family("embrace.models.gpt_neox", "GPTNeoX"))
 register_family("phi", _causal_family("embrace.models.phi", "Phi"))
+register_family("phi3", _causal_family("embrace.models.phi3", "Phi3"))
 
 
 def _seq2seq_family(module: str, prefix: str, generation_class: str) -> Family:
     return Family(module, f"{prefix}Config", {"base": f"{prefix}Model", "seq2seq-lm": generation_class})
 
 
-register_family("t5", _seq2seq_family("embrace.models.t5", "T5", "T5ForConditionalGeneration"))
-register_family("mt5", _seq2seq_family("embrace.models.t5", "MT5", "MT5ForConditionalGeneration"))
-register_family("bart", Family("embrace.models.bart", "BartConfig", {
-    "base": "BartModel", "seq2seq-lm": "BartForConditionalGeneration",
-    "sequence-classification": "BartForSequenceClassification"}))
-register_family("mbart", Family("embrace.models.bart", "MBartConfig", {
-    "base": "MBartModel", "seq2seq-lm": "MBartForConditionalGeneration",
-    "sequence-classification": "MBartForSequenceClassification"}))
+def _t5_family(prefix: str) -> Family:
+    return Family("embrace.models.t5", f"{prefix}Config", {
+        "base": f"{prefix}Model", "seq2seq-lm": f"{prefix}ForConditionalGeneration",
+        "question-answering": f"{prefix}ForQuestionAnswering",
+        "token-classification": f"{prefix}ForTokenClassification",
+        "sequence-classification": f"{prefix}ForSequenceClassification"})
+
+
+def _bart_family(prefix: str) -> Family:
+    return Family("embrace.models.bart", f"{prefix}Config", {
+        "base": f"{prefix}Model", "seq2seq-lm": f"{prefix}ForConditionalGeneration",
+        "sequence-classification": f"{prefix}ForSequenceClassification",
+        "question-answering": f"{prefix}ForQuestionAnswering"})
+
+
+register_family("t5", _t5_family("T5"))
+register_family("mt5", _t5_family("MT5"))
+register_family("bart", _bart_family("Bart"))
+register_family("mbart", _bart_family("MBart"))
 register_family("marian", _seq2seq_family("embrace.models.bart", "Marian", "MarianMTModel"))
 register_family("pegasus", _seq2seq_family("embrace.models.bart", "Pegasus", "PegasusForConditionalGeneration"))

@@ -38,6 +38,7 @@ from embrace.models.cache import KVCache
 from embrace.models.configuration import PretrainedConfig
 from embrace.models.heads import sequence_classification_loss
 from embrace.models.layers import init_weights_normal
+from embrace.models.linear import Linear
 from embrace.models.modeling import LoadingReport, PreTrainedModel
 from embrace.models.outputs import Hidden, ModelOutput, Seq2SeqLMOutput, Seq2SeqModelOutput
 from embrace.models.seq2seq import Seq2SeqLMMixin, as_encoder_output, seq2seq_loss, shift_tokens_right
@@ -241,7 +242,7 @@ class BartForConditionalGeneration(Seq2SeqLMMixin, BartPreTrainedModel):
         self.model = self.base_class(config)
         vocab = config.target_vocab_size if not self.base_class.embeddings_shared(config) else config.vocab_size
         self.register_buffer("final_logits_bias", torch.zeros(1, vocab))
-        self.lm_head = nn.Linear(config.d_model, vocab, bias=False)
+        self.lm_head = Linear(config.d_model, vocab, bias=False)
         self.post_init()
 
     def _tied_pairs(self) -> dict[str, str]:
@@ -307,9 +308,9 @@ class BartClassificationHead(nn.Module):
 
     def __init__(self, width: int, num_labels: int, dropout: float) -> None:
         super().__init__()
-        self.dense = nn.Linear(width, width)
+        self.dense = Linear(width, width)
         self.dropout = nn.Dropout(dropout)
-        self.out_proj = nn.Linear(width, num_labels)
+        self.out_proj = Linear(width, num_labels)
 
     def forward(self, hidden: torch.Tensor) -> torch.Tensor:
         return self.out_proj(self.dropout(torch.tanh(self.dense(self.dropout(hidden)))))

@@ -16,6 +16,7 @@ from embrace.errors import EmbraceError
 from embrace.models.cache import EncoderDecoderCache, KVCache
 from embrace.models.causal_lm import attention_bias
 from embrace.models.layers import activation, attend, merge_heads, padding_mask_to_bias, split_heads
+from embrace.models.linear import Linear
 from embrace.models.outputs import BaseModelOutput, Hidden, ModelOutput
 
 if TYPE_CHECKING:
@@ -95,10 +96,10 @@ class BartAttention(nn.Module):
         self.num_heads = num_heads
         self.layer_idx = layer_idx
         self.dropout = dropout
-        self.k_proj = nn.Linear(width, width)
-        self.v_proj = nn.Linear(width, width)
-        self.q_proj = nn.Linear(width, width)
-        self.out_proj = nn.Linear(width, width)
+        self.k_proj = Linear(width, width)
+        self.v_proj = Linear(width, width)
+        self.q_proj = Linear(width, width)
+        self.out_proj = Linear(width, width)
 
     def _project(self, states: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return split_heads(self.k_proj(states), self.num_heads), split_heads(self.v_proj(states), self.num_heads)
@@ -130,8 +131,8 @@ class _BartLayer(nn.Module):
         self.dropout = config.dropout
         self.activation_dropout = config.activation_dropout
         self.activation_fn = activation(config.activation_function)
-        self.fc1 = nn.Linear(config.d_model, ffn_dim)
-        self.fc2 = nn.Linear(ffn_dim, config.d_model)
+        self.fc1 = Linear(config.d_model, ffn_dim)
+        self.fc2 = Linear(ffn_dim, config.d_model)
         self.final_layer_norm = nn.LayerNorm(config.d_model)
 
     def residual(self, hidden: torch.Tensor, norm: nn.LayerNorm, block: Any) -> torch.Tensor:

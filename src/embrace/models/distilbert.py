@@ -23,6 +23,7 @@ from embrace.models.layers import (
     multi_head_self_attention,
     padding_mask_to_bias,
 )
+from embrace.models.linear import Linear
 from embrace.models.modeling import PreTrainedModel
 from embrace.models.outputs import BaseModelOutputWithPooling
 
@@ -69,10 +70,10 @@ class MultiHeadSelfAttention(nn.Module):
     def __init__(self, config: DistilBertConfig) -> None:
         super().__init__()
         self.n_heads = config.n_heads
-        self.q_lin = nn.Linear(config.dim, config.dim)
-        self.k_lin = nn.Linear(config.dim, config.dim)
-        self.v_lin = nn.Linear(config.dim, config.dim)
-        self.out_lin = nn.Linear(config.dim, config.dim)
+        self.q_lin = Linear(config.dim, config.dim)
+        self.k_lin = Linear(config.dim, config.dim)
+        self.v_lin = Linear(config.dim, config.dim)
+        self.out_lin = Linear(config.dim, config.dim)
         self.dropout_prob = config.attention_dropout
 
     def forward(self, hidden: torch.Tensor, bias: torch.Tensor | None, need_weights: bool = False
@@ -86,8 +87,8 @@ class MultiHeadSelfAttention(nn.Module):
 class FFN(nn.Module):
     def __init__(self, config: DistilBertConfig) -> None:
         super().__init__()
-        self.lin1 = nn.Linear(config.dim, config.hidden_dim)
-        self.lin2 = nn.Linear(config.hidden_dim, config.dim)
+        self.lin1 = Linear(config.dim, config.hidden_dim)
+        self.lin2 = Linear(config.hidden_dim, config.dim)
         self.activation = activation(config.activation)
         self.dropout = nn.Dropout(config.dropout)
 
@@ -169,10 +170,10 @@ class DistilBertForMaskedLM(DistilBertPreTrainedModel, ForMaskedLM):
 
     def build_lm_head(self) -> None:
         config = self.config
-        self.vocab_transform = nn.Linear(config.dim, config.dim)
+        self.vocab_transform = Linear(config.dim, config.dim)
         self.act = activation(config.activation)
         self.vocab_layer_norm = nn.LayerNorm(config.dim, eps=1e-12)
-        self.vocab_projector = nn.Linear(config.dim, config.vocab_size)
+        self.vocab_projector = Linear(config.dim, config.vocab_size)
 
     def lm_logits(self, sequence_output: torch.Tensor) -> torch.Tensor:
         return self.vocab_projector(self.vocab_layer_norm(self.act(self.vocab_transform(sequence_output))))
@@ -182,8 +183,8 @@ class DistilBertForSequenceClassification(DistilBertPreTrainedModel, ForSequence
     body_class = DistilBertModel
 
     def build_classifier(self) -> None:
-        self.pre_classifier = nn.Linear(self.config.dim, self.config.dim)
-        self.classifier = nn.Linear(self.config.dim, self.config.num_labels)
+        self.pre_classifier = Linear(self.config.dim, self.config.dim)
+        self.classifier = Linear(self.config.dim, self.config.num_labels)
         self.dropout = nn.Dropout(self.config.seq_classif_dropout)
 
     def classify(self, out: BaseModelOutputWithPooling) -> torch.Tensor:

@@ -18,6 +18,7 @@ from embrace.models.heads import (
     sequence_classification_loss,
     token_classification_loss,
 )
+from embrace.models.linear import Linear
 from embrace.models.modeling import PreTrainedModel
 from embrace.models.outputs import (
     BaseModelOutputWithPooling,
@@ -102,7 +103,7 @@ class ForSequenceClassification(EncoderHeadModel):
     def build_classifier(self) -> None:
         """Default (BERT): dropout + linear on the pooled output."""
         self.dropout = nn.Dropout(self.dropout_prob())
-        self.classifier: nn.Module = nn.Linear(self.config.hidden_size, self.config.num_labels)
+        self.classifier: nn.Module = Linear(self.config.hidden_size, self.config.num_labels)
 
     def classify(self, out: BaseModelOutputWithPooling) -> torch.Tensor:
         assert out.pooler_output is not None
@@ -128,7 +129,7 @@ class ForTokenClassification(EncoderHeadModel):
     def __init__(self, config: Any) -> None:
         super().__init__(config)
         self.dropout = nn.Dropout(self.dropout_prob())
-        self.classifier = nn.Linear(config.hidden_size, config.num_labels)
+        self.classifier = Linear(config.hidden_size, config.num_labels)
         self.post_init()
 
     def forward(self, input_ids: torch.Tensor | None = None, attention_mask: torch.Tensor | None = None,
@@ -150,7 +151,7 @@ class ForQuestionAnswering(EncoderHeadModel):
     def __init__(self, config: Any) -> None:
         super().__init__(config)
         # the reference sizes this layer by num_labels (2 for any real QA checkpoint) and reads the first two
-        self.qa_outputs = nn.Linear(config.hidden_size, config.num_labels)
+        self.qa_outputs = Linear(config.hidden_size, config.num_labels)
         self.post_init()
 
     def qa_input(self, sequence_output: torch.Tensor) -> torch.Tensor:

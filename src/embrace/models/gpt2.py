@@ -25,6 +25,7 @@ from embrace.models.causal_lm import (
 )
 from embrace.models.configuration import PretrainedConfig
 from embrace.models.layers import activation
+from embrace.models.linear import Linear, linear, onednn_enabled
 from embrace.models.modeling import PreTrainedModel
 
 
@@ -73,6 +74,8 @@ class Conv1D(nn.Module):
         nn.init.normal_(self.weight, std=0.02)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if onednn_enabled() and not torch.is_grad_enabled():
+            return linear(x, self.weight.t(), self.bias)   # oneDNN reads the transposed view in place
         shape = (*x.shape[:-1], self.weight.shape[1])
         return torch.addmm(self.bias, x.reshape(-1, x.shape[-1]), self.weight).view(shape)
 
@@ -193,7 +196,7 @@ class GPT2LMHeadModel(GPT2PreTrainedModel, CausalLMBase):
     def __init__(self, config: GPT2Config) -> None:
         super().__init__(config)
         self.transformer = GPT2Model(config)
-        self.lm_head = nn.Linear(config.n_embd, config.vocab_size, bias=False)
+        self.lm_head = Linear(config.n_embd, config.vocab_size, bias=False)
         self.post_init()
 
     def get_input_embeddings(self) -> nn.Module:

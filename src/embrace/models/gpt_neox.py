@@ -14,6 +14,7 @@ from torch import nn
 from embrace.models.cache import KVCache
 from embrace.models.configuration import PretrainedConfig
 from embrace.models.layers import activation
+from embrace.models.linear import Linear
 from embrace.models.llama import (
     LlamaForCausalLM,
     LlamaModel,
@@ -65,8 +66,8 @@ class GPTNeoXAttention(RotaryAttention):
     def __init__(self, config: GPTNeoXConfig, layer_idx: int) -> None:
         heads = config.num_attention_heads
         super().__init__(layer_idx, heads, heads, config.head_dim, dropout=config.attention_dropout)
-        self.query_key_value = nn.Linear(config.hidden_size, 3 * config.hidden_size, bias=config.attention_bias)
-        self.dense = nn.Linear(config.hidden_size, config.hidden_size, bias=config.attention_bias)
+        self.query_key_value = Linear(config.hidden_size, 3 * config.hidden_size, bias=config.attention_bias)
+        self.dense = Linear(config.hidden_size, config.hidden_size, bias=config.attention_bias)
 
     def project_qkv(self, hidden: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         batch, seq, _ = hidden.shape
@@ -81,8 +82,8 @@ class GPTNeoXAttention(RotaryAttention):
 class GPTNeoXMLP(nn.Module):
     def __init__(self, config: GPTNeoXConfig) -> None:
         super().__init__()
-        self.dense_h_to_4h = nn.Linear(config.hidden_size, config.intermediate_size)
-        self.dense_4h_to_h = nn.Linear(config.intermediate_size, config.hidden_size)
+        self.dense_h_to_4h = Linear(config.hidden_size, config.intermediate_size)
+        self.dense_4h_to_h = Linear(config.intermediate_size, config.hidden_size)
         self.act = activation(config.hidden_act)
 
     def forward(self, hidden: torch.Tensor) -> torch.Tensor:

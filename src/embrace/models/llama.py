@@ -25,6 +25,7 @@ from embrace.models.causal_lm import (
 )
 from embrace.models.configuration import PretrainedConfig
 from embrace.models.layers import activation
+from embrace.models.linear import Linear
 from embrace.models.modeling import PreTrainedModel
 from embrace.models.rotary import RotaryEmbedding, apply_rotary, normalize_rope_parameters
 
@@ -221,10 +222,10 @@ class LlamaAttention(RotaryAttention):
         super().__init__(layer_idx, config.num_attention_heads, config.num_key_value_heads, config.head_dim,
                          dropout=config.attention_dropout, sliding_window=config.layer_sliding_window(layer_idx))
         bias = config.qkv_bias()
-        self.q_proj = nn.Linear(config.hidden_size, self.num_heads * self.head_dim, bias=bias)
-        self.k_proj = nn.Linear(config.hidden_size, self.num_kv_heads * self.head_dim, bias=bias)
-        self.v_proj = nn.Linear(config.hidden_size, self.num_kv_heads * self.head_dim, bias=bias)
-        self.o_proj = nn.Linear(self.num_heads * self.head_dim, config.hidden_size, bias=config.attention_bias)
+        self.q_proj = Linear(config.hidden_size, self.num_heads * self.head_dim, bias=bias)
+        self.k_proj = Linear(config.hidden_size, self.num_kv_heads * self.head_dim, bias=bias)
+        self.v_proj = Linear(config.hidden_size, self.num_kv_heads * self.head_dim, bias=bias)
+        self.o_proj = Linear(self.num_heads * self.head_dim, config.hidden_size, bias=config.attention_bias)
 
     def project_qkv(self, hidden: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         return (self.split_heads(self.q_proj(hidden), self.num_heads),
@@ -238,9 +239,9 @@ class LlamaAttention(RotaryAttention):
 class LlamaMLP(nn.Module):
     def __init__(self, config: LlamaConfig) -> None:
         super().__init__()
-        self.gate_proj = nn.Linear(config.hidden_size, config.intermediate_size, bias=config.mlp_bias)
-        self.up_proj = nn.Linear(config.hidden_size, config.intermediate_size, bias=config.mlp_bias)
-        self.down_proj = nn.Linear(config.intermediate_size, config.hidden_size, bias=config.mlp_bias)
+        self.gate_proj = Linear(config.hidden_size, config.intermediate_size, bias=config.mlp_bias)
+        self.up_proj = Linear(config.hidden_size, config.intermediate_size, bias=config.mlp_bias)
+        self.down_proj = Linear(config.intermediate_size, config.hidden_size, bias=config.mlp_bias)
         self.act = activation(config.hidden_act)
 
     def forward(self, hidden: torch.Tensor) -> torch.Tensor:
@@ -351,7 +352,7 @@ class LlamaForCausalLM(LlamaPreTrainedModel, CausalLMBase):
     def __init__(self, config: Any) -> None:
         super().__init__(config)
         setattr(self, self.base_model_prefix, self.body_class(config))
-        self.lm_head = nn.Linear(config.hidden_size, config.vocab_size, bias=self.lm_head_bias)
+        self.lm_head = Linear(config.hidden_size, config.vocab_size, bias=self.lm_head_bias)
         self.post_init()
 
     def get_input_embeddings(self) -> nn.Module:

@@ -18,6 +18,7 @@ from embrace.models.layers import (
     padding_mask_to_bias,
     relative_position_bucket,
 )
+from embrace.models.linear import Linear
 from embrace.models.modeling import PreTrainedModel
 from embrace.models.outputs import BaseModelOutputWithPooling
 from embrace.models.roberta import RobertaLikeMaskedLM, RobertaLikeSequenceClassification
@@ -51,10 +52,10 @@ class MPNetSelfAttention(nn.Module):
     def __init__(self, config: MPNetConfig) -> None:
         super().__init__()
         self.num_heads = config.num_attention_heads
-        self.q = nn.Linear(config.hidden_size, config.hidden_size)
-        self.k = nn.Linear(config.hidden_size, config.hidden_size)
-        self.v = nn.Linear(config.hidden_size, config.hidden_size)
-        self.o = nn.Linear(config.hidden_size, config.hidden_size)
+        self.q = Linear(config.hidden_size, config.hidden_size)
+        self.k = Linear(config.hidden_size, config.hidden_size)
+        self.v = Linear(config.hidden_size, config.hidden_size)
+        self.o = Linear(config.hidden_size, config.hidden_size)
         self.dropout_prob = config.attention_probs_dropout_prob
 
     def forward(self, hidden: torch.Tensor, bias: torch.Tensor | None, need_weights: bool = False

@@ -16,6 +16,7 @@ from embrace.models.cache import DynamicCache, KVCache
 from embrace.models.causal_lm import BaseModelOutputWithPast, CausalLMBase, attention_bias, check_token_inputs
 from embrace.models.configuration import PretrainedConfig
 from embrace.models.layers import activation, init_weights_normal
+from embrace.models.linear import Linear
 from embrace.models.llama import check_heads
 from embrace.models.modeling import PreTrainedModel
 
@@ -78,10 +79,10 @@ class OPTAttention(nn.Module):
         self.scaling = self.head_dim ** -0.5
         self.dropout = config.attention_dropout
         width, bias = config.hidden_size, config.enable_bias
-        self.k_proj = nn.Linear(width, width, bias=bias)
-        self.v_proj = nn.Linear(width, width, bias=bias)
-        self.q_proj = nn.Linear(width, width, bias=bias)
-        self.out_proj = nn.Linear(width, width, bias=bias)
+        self.k_proj = Linear(width, width, bias=bias)
+        self.v_proj = Linear(width, width, bias=bias)
+        self.q_proj = Linear(width, width, bias=bias)
+        self.out_proj = Linear(width, width, bias=bias)
 
     def forward(self, hidden: torch.Tensor, attention_mask: torch.Tensor | None, cache: KVCache | None
                 ) -> torch.Tensor:
@@ -110,8 +111,8 @@ class OPTDecoderLayer(nn.Module):
         self.dropout = nn.Dropout(config.dropout)
         self.activation_fn = activation(config.activation_function)
         self.self_attn_layer_norm = nn.LayerNorm(width, elementwise_affine=affine)
-        self.fc1 = nn.Linear(width, config.ffn_dim, bias=config.enable_bias)
-        self.fc2 = nn.Linear(config.ffn_dim, width, bias=config.enable_bias)
+        self.fc1 = Linear(width, config.ffn_dim, bias=config.enable_bias)
+        self.fc2 = Linear(config.ffn_dim, width, bias=config.enable_bias)
         self.final_layer_norm = nn.LayerNorm(width, elementwise_affine=affine)
 
     def forward(self, hidden: torch.Tensor, attention_mask: torch.Tensor | None, cache: KVCache | None
@@ -142,8 +143,8 @@ class OPTDecoder(OPTPreTrainedModel):
         self.layerdrop = config.layerdrop
         self.embed_tokens = nn.Embedding(config.vocab_size, proj, padding_idx=config.pad_token_id)
         self.embed_positions = OPTLearnedPositionalEmbedding(config.max_position_embeddings, width)
-        self.project_out = nn.Linear(width, proj, bias=False) if proj != width else None
-        self.project_in = nn.Linear(proj, width, bias=False) if proj != width else None
+        self.project_out = Linear(width, proj, bias=False) if proj != width else None
+        self.project_in = Linear(proj, width, bias=False) if proj != width else None
         final_norm = config.do_layer_norm_before and not config._remove_final_layer_norm
         self.final_layer_norm = (nn.LayerNorm(width, elementwise_affine=config.layer_norm_elementwise_affine)
                                  if final_norm else None)
@@ -211,7 +212,7 @@ class OPTForCausalLM(OPTPreTrainedModel, CausalLMBase):
         super().__init__(config)
         assert config.word_embed_proj_dim is not None
         self.model = OPTModel(config)
-        self.lm_head = nn.Linear(config.word_embed_proj_dim, config.vocab_size, bias=False)
+        self.lm_head = Linear(config.word_embed_proj_dim, config.vocab_size, bias=False)
         self.post_init()
 
     def get_input_embeddings(self) -> nn.Module:

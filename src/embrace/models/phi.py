@@ -13,6 +13,7 @@ from torch import nn
 from embrace.models.cache import KVCache
 from embrace.models.configuration import PretrainedConfig
 from embrace.models.layers import activation
+from embrace.models.linear import Linear
 from embrace.models.llama import (
     LlamaForCausalLM,
     LlamaModel,
@@ -64,10 +65,10 @@ class PhiAttention(RotaryAttention):
         super().__init__(layer_idx, config.num_attention_heads, config.num_key_value_heads, config.head_dim,
                          dropout=config.attention_dropout)
         width = config.hidden_size
-        self.q_proj = nn.Linear(width, self.num_heads * self.head_dim)
-        self.k_proj = nn.Linear(width, self.num_kv_heads * self.head_dim)
-        self.v_proj = nn.Linear(width, self.num_kv_heads * self.head_dim)
-        self.dense = nn.Linear(self.num_heads * self.head_dim, width)
+        self.q_proj = Linear(width, self.num_heads * self.head_dim)
+        self.k_proj = Linear(width, self.num_kv_heads * self.head_dim)
+        self.v_proj = Linear(width, self.num_kv_heads * self.head_dim)
+        self.dense = Linear(self.num_heads * self.head_dim, width)
         self.qk_layernorm = config.qk_layernorm
         if self.qk_layernorm:
             self.q_layernorm = nn.LayerNorm(self.head_dim, eps=config.layer_norm_eps)
@@ -87,8 +88,8 @@ class PhiAttention(RotaryAttention):
 class PhiMLP(nn.Module):
     def __init__(self, config: PhiConfig) -> None:
         super().__init__()
-        self.fc1 = nn.Linear(config.hidden_size, config.intermediate_size)
-        self.fc2 = nn.Linear(config.intermediate_size, config.hidden_size)
+        self.fc1 = Linear(config.hidden_size, config.intermediate_size)
+        self.fc2 = Linear(config.intermediate_size, config.hidden_size)
         self.activation_fn = activation(config.hidden_act)
 
     def forward(self, hidden: torch.Tensor) -> torch.Tensor:

@@ -17,6 +17,7 @@ from embrace.models.encoder_heads import (
     ForTokenClassification,
 )
 from embrace.models.layers import padding_aware_position_ids
+from embrace.models.linear import Linear
 from embrace.models.modeling import PreTrainedModel
 from embrace.models.outputs import BaseModelOutputWithPooling
 
@@ -69,9 +70,9 @@ class RobertaLMHead(nn.Module):
 
     def __init__(self, config: BertConfig) -> None:
         super().__init__()
-        self.dense = nn.Linear(config.hidden_size, config.hidden_size)
+        self.dense = Linear(config.hidden_size, config.hidden_size)
         self.layer_norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
-        self.decoder = nn.Linear(config.hidden_size, config.vocab_size)
+        self.decoder = Linear(config.hidden_size, config.vocab_size)
         self.bias = nn.Parameter(torch.zeros(config.vocab_size))
         self.decoder.bias = self.bias
 
@@ -84,9 +85,9 @@ class RobertaClassificationHead(nn.Module):
 
     def __init__(self, config: BertConfig, dropout: float) -> None:
         super().__init__()
-        self.dense = nn.Linear(config.hidden_size, config.hidden_size)
+        self.dense = Linear(config.hidden_size, config.hidden_size)
         self.dropout = nn.Dropout(dropout)
-        self.out_proj = nn.Linear(config.hidden_size, config.num_labels or 2)
+        self.out_proj = Linear(config.hidden_size, config.num_labels or 2)
 
     def forward(self, hidden: torch.Tensor) -> torch.Tensor:
         x = self.dropout(hidden[:, 0])

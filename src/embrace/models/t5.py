@@ -20,6 +20,7 @@ from embrace.errors import InvalidConfigError, VocabularyMismatchError
 from embrace.models.cache import DynamicCache, EncoderDecoderCache, KVCache, StaticCache
 from embrace.models.configuration import PretrainedConfig
 from embrace.models.layers import activation, attend, padding_mask_to_bias, relative_position_bucket
+from embrace.models.linear import Linear
 from embrace.models.llama import RMSNorm
 from embrace.models.loading import iter_checkpoint
 from embrace.models.modeling import LoadingReport, PreTrainedModel
@@ -117,8 +118,8 @@ class MT5Config(T5Config):
 class T5DenseActDense(nn.Module):
     def __init__(self, config: T5Config) -> None:
         super().__init__()
-        self.wi = nn.Linear(config.d_model, config.d_ff, bias=False)
-        self.wo = nn.Linear(config.d_ff, config.d_model, bias=False)
+        self.wi = Linear(config.d_model, config.d_ff, bias=False)
+        self.wo = Linear(config.d_ff, config.d_model, bias=False)
         self.dropout = nn.Dropout(config.dropout_rate)
         self.act = activation(config.dense_act_fn)
 
@@ -130,9 +131,9 @@ class T5DenseActDense(nn.Module):
 class T5DenseGatedActDense(nn.Module):
     def __init__(self, config: T5Config) -> None:
         super().__init__()
-        self.wi_0 = nn.Linear(config.d_model, config.d_ff, bias=False)
-        self.wi_1 = nn.Linear(config.d_model, config.d_ff, bias=False)
-        self.wo = nn.Linear(config.d_ff, config.d_model, bias=False)
+        self.wi_0 = Linear(config.d_model, config.d_ff, bias=False)
+        self.wi_1 = Linear(config.d_model, config.d_ff, bias=False)
+        self.wo = Linear(config.d_ff, config.d_model, bias=False)
         self.dropout = nn.Dropout(config.dropout_rate)
         self.act = activation(config.dense_act_fn)
 
@@ -160,10 +161,10 @@ class T5Attention(nn.Module):
         self.n_heads = config.num_heads
         self.d_kv = config.d_kv
         inner = config.num_heads * config.d_kv
-        self.q = nn.Linear(config.d_model, inner, bias=False)
-        self.k = nn.Linear(config.d_model, inner, bias=False)
-        self.v = nn.Linear(config.d_model, inner, bias=False)
-        self.o = nn.Linear(inner, config.d_model, bias=False)
+        self.q = Linear(config.d_model, inner, bias=False)
+        self.k = Linear(config.d_model, inner, bias=False)
+        self.v = Linear(config.d_model, inner, bias=False)
+        self.o = Linear(inner, config.d_model, bias=False)
         self.dropout = config.dropout_rate
         self.has_relative_attention_bias = has_relative_attention_bias
         if has_relative_attention_bias:
@@ -501,7 +502,7 @@ class T5ForConditionalGeneration(Seq2SeqLMMixin, _T5EncoderDecoder):
 
     def __init__(self, config: T5Config) -> None:
         super().__init__(config)
-        self.lm_head = nn.Linear(config.d_model, config.vocab_size, bias=False)
+        self.lm_head = Linear(config.d_model, config.vocab_size, bias=False)
         self.post_init()
 
     def get_output_embeddings(self) -> nn.Module:
