@@ -20,7 +20,7 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
-from embrace.errors import EmbraceError, InvalidConfigError
+from embrace.errors import InvalidConfigError
 from embrace.models.bart_layers import (
     BartAttention,
     BartDecoder,
@@ -40,14 +40,33 @@ from embrace.models.heads import sequence_classification_loss
 from embrace.models.layers import init_weights_normal
 from embrace.models.linear import Linear
 from embrace.models.modeling import LoadingReport, PreTrainedModel
-from embrace.models.outputs import Hidden, ModelOutput, Seq2SeqLMOutput, Seq2SeqModelOutput
-from embrace.models.seq2seq import Seq2SeqLMMixin, as_encoder_output, seq2seq_loss, shift_tokens_right
+from embrace.models.outputs import (
+    Seq2SeqLMOutput,
+    Seq2SeqModelOutput,
+    Seq2SeqQuestionAnsweringModelOutput,
+    Seq2SeqSequenceClassifierOutput,
+)
+from embrace.models.seq2seq import (
+    ClassificationHead,
+    EosPoolingError,
+    Seq2SeqLMMixin,
+    as_encoder_output,
+    body_fields,
+    force_two_labels,
+    pool_last_eos,
+    seq2seq_loss,
+    shift_tokens_right,
+    span_logits,
+)
+
+BartClassificationHead = ClassificationHead  # the reference's name
 
 __all__ = [
-    "BartAttention", "BartConfig", "BartDecoder", "BartDecoderLayer", "BartEncoder", "BartEncoderLayer",
-    "BartForConditionalGeneration", "BartForSequenceClassification", "BartLearnedPositionalEmbedding", "BartModel",
-    "EosPoolingError", "SequenceTooLongError", "SinusoidalPositionalEmbedding", "VocabularyMismatchError", "check_vocabulary",
-    "sinusoid_table",
+    "BartAttention", "BartClassificationHead", "BartConfig", "BartDecoder", "BartDecoderLayer", "BartEncoder",
+    "BartEncoderLayer", "BartForConditionalGeneration", "BartForQuestionAnswering", "BartForSequenceClassification",
+    "BartLearnedPositionalEmbedding", "BartModel", "EosPoolingError", "Seq2SeqQuestionAnsweringModelOutput",
+    "Seq2SeqSequenceClassifierOutput", "SequenceTooLongError", "SinusoidalPositionalEmbedding",
+    "VocabularyMismatchError", "check_vocabulary", "sinusoid_table",
 ]
 
 
@@ -117,15 +136,6 @@ class BartConfig(PretrainedConfig):
 
 
 # ---- models ---------------------------------------------------------------------------------------------------------
-@dataclass
-class Seq2SeqSequenceClassifierOutput(ModelOutput):
-    loss: torch.Tensor | None = None
-    logits: torch.Tensor | None = None
-    past_key_values: Any = None
-    decoder_hidden_states: Hidden = None
-    encoder_last_hidden_state: torch.Tensor | None = None
-
-
 class BartPreTrainedModel(PreTrainedModel):
     """Weight init, tied embeddings and checkpoint quirks shared by every BART-shaped model."""
 
@@ -207,15 +217,17 @@ class BartModel(BartPreTrainedModel):
                 decoder_input_ids: torch.Tensor | None = None, decoder_attention_mask: torch.Tensor | None = None,
                 encoder_outputs: Any = None, past_key_values: KVCache | None = None,
                 inputs_embeds: torch.Tensor | None = None, decoder_inputs_embeds: torch.Tensor | None = None,
-                use_cache: bool | None = None, output_hidden_states: bool | None = None, return_dict: bool = True,
-                **_: Any) -> Seq2SeqModelOutput:
+                use_cache: bool | None = None, output_hidden_states: bool | None = None,
+                output_attentions: bool | None = None, return_dict: bool = True, **_: Any) -> Seq2SeqModelOutput:
         """``input_ids`` (batch, src_len), ``decoder_input_ids`` (batch, tgt_len) -> ``last_hidden_state``
-        (batch, tgt_len, d_model). ``encoder_outputs`` skips the encoder (a BaseModelOutput or a tuple)."""
+        (batch, tgt_len, d_model). ``encoder_outputs`` skips the encoder (a BaseModelOutput or a tuple).
+        ``output_attentions`` adds every layer's softmax weights (encoder, decoder self- and cross-attention)."""
         if decoder_input_ids is None and decoder_inputs_embeds is None:
             decoder_input_ids = self.decoder_inputs_from_input_ids(input_ids)
         if encoder_outputs is None:
             encoder_outputs = self.encoder(input_ids=input_ids, attention_mask=attention_mask,
-                                           inputs_embeds=inputs_embeds, output_hidden_states=output_hidden_states)
+                                           inputs_embeds=inputs_embeds, output_hidden_states=output_hidden_states,
+                                           output_attentions=output_attentions)
         encoder_outputs = as_encoder_output(encoder_outputs)
         if use_cache is None:
             use_cache = self.config.use_cache
@@ -223,10 +235,11 @@ class BartModel(BartPreTrainedModel):
                                encoder_hidden_states=encoder_outputs.last_hidden_state,
                                encoder_attention_mask=attention_mask, past_key_values=past_key_values,
                                inputs_embeds=decoder_inputs_embeds, use_cache=use_cache,
-                               output_hidden_states=output_hidden_states)
+                               output_hidden_states=output_hidden_states, output_attentions=output_attentions)
         return Seq2SeqModelOutput(last_hidden_state=decoded.last_hidden_state,
                                   past_key_values=decoded.past_key_values if use_cache else None,
                                   decoder_hidden_states=decoded.hidden_states,
+                                  decoder_attentions=decoded.attentions, cross_attentions=decoded.cross_attentions,
                                   encoder_last_hidden_state=encoder_outputs.last_hidden_state,
                                   encoder_hidden_states=encoder_outputs.hidden_states,
                                   encoder_attentions=encoder_outputs.attentions)
@@ -281,7 +294,8 @@ class BartForConditionalGeneration(Seq2SeqLMMixin, BartPreTrainedModel):
                 encoder_outputs: Any = None, past_key_values: KVCache | None = None,
                 inputs_embeds: torch.Tensor | None = None, decoder_inputs_embeds: torch.Tensor | None = None,
                 labels: torch.Tensor | None = None, use_cache: bool | None = None,
-                output_hidden_states: bool | None = None, return_dict: bool = True, **_: Any) -> Seq2SeqLMOutput:
+                output_hidden_states: bool | None = None, output_attentions: bool | None = None,
+                return_dict: bool = True, **_: Any) -> Seq2SeqLMOutput:
         """-> ``logits`` (batch, tgt_len, vocab). With ``labels`` (batch, tgt_len; -100 ignored) and no decoder
         inputs, the decoder reads the labels shifted right; the loss is the mean token cross entropy."""
         if labels is not None:
@@ -292,39 +306,35 @@ class BartForConditionalGeneration(Seq2SeqLMMixin, BartPreTrainedModel):
                          decoder_attention_mask=decoder_attention_mask, encoder_outputs=encoder_outputs,
                          past_key_values=past_key_values, inputs_embeds=inputs_embeds,
                          decoder_inputs_embeds=decoder_inputs_embeds, use_cache=use_cache,
-                         output_hidden_states=output_hidden_states)
+                         output_hidden_states=output_hidden_states, output_attentions=output_attentions)
         bias = self.get_buffer("final_logits_bias")
         logits = self.lm_head(out.last_hidden_state) + bias.to(out.last_hidden_state.dtype)
         loss = seq2seq_loss(logits, labels) if labels is not None else None
-        return Seq2SeqLMOutput(loss=loss, logits=logits, past_key_values=out.past_key_values,
-                               decoder_hidden_states=out.decoder_hidden_states,
-                               encoder_last_hidden_state=out.encoder_last_hidden_state,
-                               encoder_hidden_states=out.encoder_hidden_states,
-                               encoder_attentions=out.encoder_attentions)
+        return Seq2SeqLMOutput(loss=loss, logits=logits, **body_fields(out))
 
 
-class BartClassificationHead(nn.Module):
-    """dropout -> dense -> tanh -> dropout -> out_proj over the pooled (last eos) decoder state."""
-
-    def __init__(self, width: int, num_labels: int, dropout: float) -> None:
-        super().__init__()
-        self.dense = Linear(width, width)
-        self.dropout = nn.Dropout(dropout)
-        self.out_proj = Linear(width, num_labels)
-
-    def forward(self, hidden: torch.Tensor) -> torch.Tensor:
-        return self.out_proj(self.dropout(torch.tanh(self.dense(self.dropout(hidden)))))
-
-
-class EosPoolingError(EmbraceError, ValueError):
-    """Sequence classification pools the last ``</s>``; the inputs lack one or have different counts."""
-
-
-class BartForSequenceClassification(BartPreTrainedModel):
-    """BART + a classification head on the decoder state of the last ``eos`` token (e.g. bart-large-mnli, the
-    zero-shot-classification model)."""
+class _BartWithHead(BartPreTrainedModel):
+    """The family's body under ``model`` plus a task head on the decoder states."""
 
     base_class: ClassVar[type[BartModel]] = BartModel
+    model: BartModel
+
+    def _tied_pairs(self) -> dict[str, str]:
+        return _embedding_ties("model.", "model.shared.weight")
+
+    def get_input_embeddings(self) -> nn.Module:
+        return self.model.get_input_embeddings()
+
+    def get_encoder(self) -> BartEncoder:
+        return self.model.encoder
+
+    def get_decoder(self) -> BartDecoder:
+        return self.model.decoder
+
+
+class BartForSequenceClassification(_BartWithHead):
+    """BART + a classification head on the decoder state of the last ``eos`` token (e.g. bart-large-mnli, the
+    zero-shot-classification model)."""
 
     def __init__(self, config: BartConfig) -> None:
         super().__init__(config)
@@ -333,17 +343,12 @@ class BartForSequenceClassification(BartPreTrainedModel):
                                                           config.classifier_dropout)
         self.post_init()
 
-    def _tied_pairs(self) -> dict[str, str]:
-        return _embedding_ties("model.", "model.shared.weight")
-
-    def get_input_embeddings(self) -> nn.Module:
-        return self.model.get_input_embeddings()
-
     def forward(self, input_ids: torch.Tensor | None = None, attention_mask: torch.Tensor | None = None,
                 decoder_input_ids: torch.Tensor | None = None, decoder_attention_mask: torch.Tensor | None = None,
                 encoder_outputs: Any = None, inputs_embeds: torch.Tensor | None = None,
                 decoder_inputs_embeds: torch.Tensor | None = None, labels: torch.Tensor | None = None,
-                use_cache: bool | None = None, return_dict: bool = True, **_: Any
+                use_cache: bool | None = None, output_hidden_states: bool | None = None,
+                output_attentions: bool | None = None, return_dict: bool = True, **_: Any
                 ) -> Seq2SeqSequenceClassifierOutput:
         """``input_ids`` (batch, seq), each row with the same number of ``eos`` tokens -> ``logits``
         (batch, num_labels); ``labels`` adds the loss chosen by ``config.problem_type``."""
@@ -351,27 +356,50 @@ class BartForSequenceClassification(BartPreTrainedModel):
             raise ValueError(f"{type(self).__name__} pools the eos token, so it needs input_ids (not inputs_embeds)")
         out = self.model(input_ids=input_ids, attention_mask=attention_mask, decoder_input_ids=decoder_input_ids,
                          decoder_attention_mask=decoder_attention_mask, encoder_outputs=encoder_outputs,
-                         decoder_inputs_embeds=decoder_inputs_embeds, use_cache=False)
-        hidden = out.last_hidden_state
-        eos = self.config.eos_token_id
-        if eos is None:
-            raise EosPoolingError("config.eos_token_id is not set: sequence classification pools the eos token")
-        eos_mask = input_ids.eq(eos if isinstance(eos, int) else eos[0]).to(hidden.device)
-        counts = eos_mask.sum(1)
-        if bool((counts == 0).any()):
-            raise EosPoolingError("every row of input_ids must contain the eos token (the tokenizer adds it)")
-        if bool((counts != counts[0]).any()):
-            raise EosPoolingError("all rows of input_ids must contain the same number of eos tokens")
-        pooled = hidden[eos_mask, :].view(hidden.shape[0], -1, hidden.shape[-1])[:, -1, :]
+                         decoder_inputs_embeds=decoder_inputs_embeds, use_cache=False if labels is not None else
+                         use_cache, output_hidden_states=output_hidden_states, output_attentions=output_attentions)
+        pooled = pool_last_eos(out.last_hidden_state, input_ids, self.config.eos_token_id, type(self).__name__)
         logits = self.classification_head(pooled)
         loss = sequence_classification_loss(logits, labels.to(logits.device), self.config) if labels is not None \
             else None
-        return Seq2SeqSequenceClassifierOutput(loss=loss, logits=logits,
-                                               encoder_last_hidden_state=out.encoder_last_hidden_state)
+        return Seq2SeqSequenceClassifierOutput(loss=loss, logits=logits, **body_fields(out))
+
+
+class BartForQuestionAnswering(_BartWithHead):
+    """BART + a span head (``qa_outputs``, 2 outputs) on the decoder states: extractive question answering. The
+    decoder reads the source shifted right (the default of :class:`BartModel`), so there is one start/end logit
+    per source position."""
+
+    def __init__(self, config: BartConfig) -> None:
+        force_two_labels(config)  # as the reference, whatever the config said
+        super().__init__(config)
+        self.model = self.base_class(config)
+        self.qa_outputs = Linear(config.d_model, 2)
+        self.post_init()
+
+    def forward(self, input_ids: torch.Tensor | None = None, attention_mask: torch.Tensor | None = None,
+                decoder_input_ids: torch.Tensor | None = None, decoder_attention_mask: torch.Tensor | None = None,
+                encoder_outputs: Any = None, start_positions: torch.Tensor | None = None,
+                end_positions: torch.Tensor | None = None, inputs_embeds: torch.Tensor | None = None,
+                decoder_inputs_embeds: torch.Tensor | None = None, use_cache: bool | None = None,
+                output_hidden_states: bool | None = None, output_attentions: bool | None = None,
+                return_dict: bool = True, **_: Any) -> Seq2SeqQuestionAnsweringModelOutput:
+        """``input_ids`` (batch, seq) -> ``start_logits``/``end_logits`` (batch, seq); ``start_positions`` and
+        ``end_positions`` (batch,) add the mean start/end cross entropy (positions past the end are ignored)."""
+        if start_positions is not None and end_positions is not None:
+            use_cache = False
+        out = self.model(input_ids=input_ids, attention_mask=attention_mask, decoder_input_ids=decoder_input_ids,
+                         decoder_attention_mask=decoder_attention_mask, encoder_outputs=encoder_outputs,
+                         inputs_embeds=inputs_embeds, decoder_inputs_embeds=decoder_inputs_embeds,
+                         use_cache=use_cache, output_hidden_states=output_hidden_states,
+                         output_attentions=output_attentions)
+        start, end, loss = span_logits(self.qa_outputs, out.last_hidden_state, start_positions, end_positions)
+        return Seq2SeqQuestionAnsweringModelOutput(loss=loss, start_logits=start, end_logits=end, **body_fields(out))
 
 
 _VARIANTS = {
     "MBartConfig", "MBartModel", "MBartForConditionalGeneration", "MBartForSequenceClassification",
+    "MBartForQuestionAnswering",
     "MarianConfig", "MarianModel", "MarianMTModel",
     "PegasusConfig", "PegasusModel", "PegasusForConditionalGeneration", "mbart_shift_tokens_right",
 }

@@ -105,8 +105,10 @@ class BartAttention(nn.Module):
         return split_heads(self.k_proj(states), self.num_heads), split_heads(self.v_proj(states), self.num_heads)
 
     def forward(self, hidden: torch.Tensor, bias: torch.Tensor | None, *, cache: KVCache | None = None,
-                encoder_hidden: torch.Tensor | None = None, is_causal: bool = False) -> torch.Tensor:
-        """``hidden`` (batch, q_len, width) -> (batch, q_len, width); ``bias`` is added to the scores."""
+                encoder_hidden: torch.Tensor | None = None, is_causal: bool = False, need_weights: bool = False
+                ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """``hidden`` (batch, q_len, width) -> ((batch, q_len, width), the softmax weights (batch, heads, q_len,
+        k_len) when ``need_weights``, else None); ``bias`` is added to the scores."""
         query = split_heads(self.q_proj(hidden), self.num_heads)
         if encoder_hidden is not None:  # cross-attention
             source = encoder_hidden
@@ -118,8 +120,9 @@ class BartAttention(nn.Module):
             key, value = self._project(hidden)
             if cache is not None:
                 key, value = cache.update(self.layer_idx, key, value)
-        out, _ = attend(query, key, value, bias, dropout=self.dropout if self.training else 0.0, is_causal=is_causal)
-        return self.out_proj(merge_heads(out))
+        out, weights = attend(query, key, value, bias, dropout=self.dropout if self.training else 0.0,
+                              is_causal=is_causal, need_weights=need_weights)
+        return self.out_proj(merge_heads(out)), weights
 
 
 class _BartLayer(nn.Module):
@@ -135,11 +138,25 @@ class _BartLayer(nn.Module):
         self.fc2 = Linear(ffn_dim, config.d_model)
         self.final_layer_norm = nn.LayerNorm(config.d_model)
 
-    def residual(self, hidden: torch.Tensor, norm: nn.LayerNorm, block: Any) -> torch.Tensor:
-        """``hidden + dropout(block(hidden))``, normalised before the block (pre-LN) or after the sum (post-LN)."""
-        if self.normalize_before:
-            return hidden + F.dropout(block(norm(hidden)), self.dropout, self.training)
-        return norm(hidden + F.dropout(block(hidden), self.dropout, self.training))
+    def block_input(self, hidden: torch.Tensor, norm: nn.LayerNorm) -> torch.Tensor:
+        """What a residual block reads: the normalised stream (pre-LN) or the stream itself (post-LN)."""
+        return norm(hidden) if self.normalize_before else hidden
+
+    def add_block(self, hidden: torch.Tensor, update: torch.Tensor, norm: nn.LayerNorm) -> torch.Tensor:
+        """``hidden + dropout(update)``, normalised after the sum for post-LN families."""
+        hidden = hidden + F.dropout(update, self.dropout, self.training)
+        return hidden if self.normalize_before else norm(hidden)
+
+    def attention_block(self, hidden: torch.Tensor, norm: nn.LayerNorm, attention: BartAttention,
+                        bias: torch.Tensor | None, need_weights: bool, **kwargs: Any
+                        ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """A residual attention block; returns the new stream and the attention weights (when asked for)."""
+        update, weights = attention(self.block_input(hidden, norm), bias, need_weights=need_weights, **kwargs)
+        return self.add_block(hidden, update, norm), weights
+
+    def feed_forward_block(self, hidden: torch.Tensor) -> torch.Tensor:
+        return self.add_block(hidden, self.feed_forward(self.block_input(hidden, self.final_layer_norm)),
+                              self.final_layer_norm)
 
     def feed_forward(self, hidden: torch.Tensor) -> torch.Tensor:
         hidden = F.dropout(self.activation_fn(self.fc1(hidden)), self.activation_dropout, self.training)
@@ -153,13 +170,14 @@ class BartEncoderLayer(_BartLayer):
                                        layer_idx)
         self.self_attn_layer_norm = nn.LayerNorm(config.d_model)
 
-    def forward(self, hidden: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
-        hidden = self.residual(hidden, self.self_attn_layer_norm, lambda h: self.self_attn(h, bias))
-        hidden = self.residual(hidden, self.final_layer_norm, self.feed_forward)
+    def forward(self, hidden: torch.Tensor, bias: torch.Tensor | None, need_weights: bool = False
+                ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        hidden, weights = self.attention_block(hidden, self.self_attn_layer_norm, self.self_attn, bias, need_weights)
+        hidden = self.feed_forward_block(hidden)
         if hidden.dtype == torch.float16:  # as the reference: keep fp16 activations finite
             limit = torch.finfo(hidden.dtype).max - 1000
             hidden = hidden.clamp(min=-limit, max=limit)
-        return hidden
+        return hidden, weights
 
 
 class BartDecoderLayer(_BartLayer):
@@ -172,15 +190,17 @@ class BartDecoderLayer(_BartLayer):
         self.encoder_attn_layer_norm = nn.LayerNorm(config.d_model)
 
     def forward(self, hidden: torch.Tensor, self_bias: torch.Tensor | None, is_causal: bool,
-                encoder_hidden: torch.Tensor | None, cross_bias: torch.Tensor | None, cache: KVCache | None
-                ) -> torch.Tensor:
-        hidden = self.residual(hidden, self.self_attn_layer_norm,
-                               lambda h: self.self_attn(h, self_bias, cache=cache, is_causal=is_causal))
+                encoder_hidden: torch.Tensor | None, cross_bias: torch.Tensor | None, cache: KVCache | None,
+                need_weights: bool = False) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
+        """-> (hidden, self-attention weights, cross-attention weights); the weights only when ``need_weights``."""
+        hidden, self_weights = self.attention_block(hidden, self.self_attn_layer_norm, self.self_attn, self_bias,
+                                                    need_weights, cache=cache, is_causal=is_causal)
+        cross_weights = None
         if encoder_hidden is not None:
-            hidden = self.residual(hidden, self.encoder_attn_layer_norm,
-                                   lambda h: self.encoder_attn(h, cross_bias, cache=cache,
-                                                               encoder_hidden=encoder_hidden))
-        return self.residual(hidden, self.final_layer_norm, self.feed_forward)
+            hidden, cross_weights = self.attention_block(hidden, self.encoder_attn_layer_norm, self.encoder_attn,
+                                                         cross_bias, need_weights, cache=cache,
+                                                         encoder_hidden=encoder_hidden)
+        return self.feed_forward_block(hidden), self_weights, cross_weights
 
 
 # ---- stacks ---------------------------------------------------------------------------------------------------------
@@ -239,6 +259,9 @@ class _BartStack(nn.Module):
     def wants_states(self, output_hidden_states: bool | None) -> bool:
         return bool(self.config.output_hidden_states if output_hidden_states is None else output_hidden_states)
 
+    def wants_attentions(self, output_attentions: bool | None) -> bool:
+        return bool(self.config.output_attentions if output_attentions is None else output_attentions)
+
     @staticmethod
     def collect(states: list[torch.Tensor] | None, last: torch.Tensor) -> tuple[torch.Tensor, ...] | None:
         return None if states is None else (*states, last)
@@ -258,18 +281,24 @@ class BartEncoder(_BartStack):
 
     def forward(self, input_ids: torch.Tensor | None = None, attention_mask: torch.Tensor | None = None,
                 inputs_embeds: torch.Tensor | None = None, output_hidden_states: bool | None = None,
-                **_: Any) -> BaseModelOutput:
-        """``hidden_states`` (with ``output_hidden_states``): each layer's input, then the final output."""
+                output_attentions: bool | None = None, **_: Any) -> BaseModelOutput:
+        """``hidden_states`` (with ``output_hidden_states``): each layer's input, then the final output;
+        ``attentions`` (with ``output_attentions``): each layer's softmax weights (batch, heads, src, src)."""
         hidden = self.embed(input_ids, inputs_embeds, 0, scale_given=False)
         bias = padding_mask_to_bias(attention_mask, hidden.dtype)
         states: list[torch.Tensor] | None = [] if self.wants_states(output_hidden_states) else None
+        need_weights = self.wants_attentions(output_attentions)
+        attentions: list[torch.Tensor] = []
         for layer in self.layers:
             if states is not None:
                 states.append(hidden)
             if self.run_layer(self.config.encoder_layerdrop):
-                hidden = layer(hidden, bias)
+                hidden, weights = layer(hidden, bias, need_weights)
+                if weights is not None:
+                    attentions.append(weights)
         hidden = self.finish(hidden)
-        return BaseModelOutput(last_hidden_state=hidden, hidden_states=self.collect(states, hidden))
+        return BaseModelOutput(last_hidden_state=hidden, hidden_states=self.collect(states, hidden),
+                               attentions=tuple(attentions) if need_weights else None)
 
 
 @dataclass
@@ -277,6 +306,8 @@ class DecoderOutput(ModelOutput):
     last_hidden_state: torch.Tensor
     past_key_values: KVCache | None = None
     hidden_states: Hidden = None
+    attentions: Hidden = None
+    cross_attentions: Hidden = None
 
 
 class BartDecoder(_BartStack):
@@ -291,9 +322,12 @@ class BartDecoder(_BartStack):
                 encoder_hidden_states: torch.Tensor | None = None,
                 encoder_attention_mask: torch.Tensor | None = None, past_key_values: KVCache | None = None,
                 inputs_embeds: torch.Tensor | None = None, use_cache: bool | None = None,
-                output_hidden_states: bool | None = None, **_: Any) -> DecoderOutput:
+                output_hidden_states: bool | None = None, output_attentions: bool | None = None,
+                **_: Any) -> DecoderOutput:
         """``attention_mask`` (batch, past + tgt_len) masks decoder padding; ``encoder_attention_mask``
-        (batch, src_len) the encoder's. ``past_key_values`` (an :class:`EncoderDecoderCache`) is updated in place."""
+        (batch, src_len) the encoder's. ``past_key_values`` (an :class:`EncoderDecoderCache`) is updated in place.
+        ``output_attentions``: per layer, self-attention weights (batch, heads, tgt, past + tgt) and
+        cross-attention weights (batch, heads, tgt, src)."""
         if use_cache and past_key_values is None:
             past_key_values = EncoderDecoderCache()
         past = past_key_values.get_seq_length() if past_key_values is not None else 0
@@ -301,11 +335,21 @@ class BartDecoder(_BartStack):
         self_bias, is_causal = attention_bias(attention_mask, hidden.shape[1], past, hidden.dtype, hidden.device)
         cross_bias = padding_mask_to_bias(encoder_attention_mask, hidden.dtype)
         states: list[torch.Tensor] | None = [] if self.wants_states(output_hidden_states) else None
+        need_weights = self.wants_attentions(output_attentions)
+        self_weights: list[torch.Tensor] = []
+        cross_weights: list[torch.Tensor] = []
         for layer in self.layers:
             if states is not None:
                 states.append(hidden)
             if self.run_layer(self.config.decoder_layerdrop):
-                hidden = layer(hidden, self_bias, is_causal, encoder_hidden_states, cross_bias, past_key_values)
+                hidden, weights, cross = layer(hidden, self_bias, is_causal, encoder_hidden_states, cross_bias,
+                                               past_key_values, need_weights)
+                if weights is not None:
+                    self_weights.append(weights)
+                if cross is not None:
+                    cross_weights.append(cross)
         hidden = self.finish(hidden)
         return DecoderOutput(last_hidden_state=hidden, past_key_values=past_key_values,
-                             hidden_states=self.collect(states, hidden))
+                             hidden_states=self.collect(states, hidden),
+                             attentions=tuple(self_weights) if need_weights else None,
+                             cross_attentions=tuple(cross_weights) if need_weights and cross_weights else None)

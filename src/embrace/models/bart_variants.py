@@ -21,6 +21,7 @@ import torch
 from embrace.models.bart import (
     BartConfig,
     BartForConditionalGeneration,
+    BartForQuestionAnswering,
     BartForSequenceClassification,
     BartModel,
 )
@@ -74,6 +75,13 @@ class MBartForConditionalGeneration(BartForConditionalGeneration):
 
 
 class MBartForSequenceClassification(BartForSequenceClassification):
+    config_class: ClassVar[type[PretrainedConfig]] = MBartConfig
+    base_class: ClassVar[type[BartModel]] = MBartModel
+
+
+class MBartForQuestionAnswering(BartForQuestionAnswering):
+    """mBART + the span head; the decoder reads the source shifted with :func:`mbart_shift_tokens_right`."""
+
     config_class: ClassVar[type[PretrainedConfig]] = MBartConfig
     base_class: ClassVar[type[BartModel]] = MBartModel
 

@@ -135,3 +135,34 @@ class BaseModelOutputWithPastAndCrossAttentions(ModelOutput):
     hidden_states: Hidden = None
     attentions: Hidden = None
     cross_attentions: Hidden = None
+
+
+@dataclass
+class Seq2SeqSequenceClassifierOutput(ModelOutput):
+    """A seq2seq classifier: ``logits`` (batch, num_labels) from the decoder state at the last eos token."""
+
+    loss: torch.Tensor | None = None
+    logits: torch.Tensor | None = None
+    past_key_values: Any = None
+    decoder_hidden_states: Hidden = None
+    decoder_attentions: Hidden = None
+    cross_attentions: Hidden = None
+    encoder_last_hidden_state: torch.Tensor | None = None
+    encoder_hidden_states: Hidden = None
+    encoder_attentions: Hidden = None
+
+
+@dataclass
+class Seq2SeqQuestionAnsweringModelOutput(ModelOutput):
+    """Extractive QA on a seq2seq body: ``start_logits``/``end_logits`` (batch, target_len) over decoder positions."""
+
+    loss: torch.Tensor | None = None
+    start_logits: torch.Tensor | None = None
+    end_logits: torch.Tensor | None = None
+    past_key_values: Any = None
+    decoder_hidden_states: Hidden = None
+    decoder_attentions: Hidden = None
+    cross_attentions: Hidden = None
+    encoder_last_hidden_state: torch.Tensor | None = None
+    encoder_hidden_states: Hidden = None
+    encoder_attentions: Hidden = None

@@ -3,6 +3,7 @@
 :func:`shift_tokens_right` builds decoder inputs from labels, :func:`seq2seq_loss` is the token cross entropy
 with ``-100`` ignored, and :class:`Seq2SeqLMMixin` gives a ``*ForConditionalGeneration`` class ``generate()``,
 ``generation_config`` (from ``generation_config.json``), ``get_encoder``/``get_decoder`` and the common checks.
+The task heads on a seq2seq body share :class:`ClassificationHead`, :func:`pool_last_eos` and :func:`span_logits`.
 """
 
 from __future__ import annotations
@@ -12,10 +13,13 @@ from typing import Any, TypeVar
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 
-from embrace.errors import InvalidConfigError
+from embrace.errors import EmbraceError, InvalidConfigError
 from embrace.models.generation_support import GenerationConfigMixin
-from embrace.models.outputs import BaseModelOutput
+from embrace.models.heads import question_answering_loss
+from embrace.models.linear import Linear
+from embrace.models.outputs import BaseModelOutput, Seq2SeqModelOutput
 
 _ModelT = TypeVar("_ModelT")
 
@@ -105,3 +109,71 @@ class Seq2SeqLMMixin(GenerationConfigMixin):
 
     def prepare_decoder_input_ids_from_labels(self, labels: torch.Tensor) -> torch.Tensor:
         return shift_tokens_right(labels, self.config.pad_token_id, self.config.decoder_start_token_id)
+
+
+# ---- task heads on a seq2seq body ----------------------------------------------------------------------------------
+class EosPoolingError(EmbraceError, ValueError):
+    """Sequence classification pools the last ``</s>``; the inputs lack one or have different counts."""
+
+
+class ClassificationHead(nn.Module):
+    """dropout -> dense -> tanh -> dropout -> out_proj over a pooled (last eos) decoder state (BART's and T5's)."""
+
+    def __init__(self, width: int, num_labels: int, dropout: float) -> None:
+        super().__init__()
+        self.dense = Linear(width, width)
+        self.dropout = nn.Dropout(dropout)
+        self.out_proj = Linear(width, num_labels)
+
+    def forward(self, hidden: torch.Tensor) -> torch.Tensor:
+        return self.out_proj(self.dropout(torch.tanh(self.dense(self.dropout(hidden)))))
+
+
+def pool_last_eos(hidden: torch.Tensor, input_ids: torch.Tensor | None, eos_token_id: int | list[int] | None,
+                  model_name: str) -> torch.Tensor:
+    """The decoder state (batch, width) at each row's last ``eos`` of ``input_ids`` (batch, seq); every row must
+    hold the same number of eos tokens, as the reference requires."""
+    if input_ids is None:
+        raise ValueError(f"{model_name} pools the eos token, so it needs input_ids (not inputs_embeds)")
+    if eos_token_id is None:
+        raise EosPoolingError("config.eos_token_id is not set: sequence classification pools the eos token")
+    eos_mask = input_ids.eq(eos_token_id if isinstance(eos_token_id, int) else eos_token_id[0]).to(hidden.device)
+    counts = eos_mask.sum(1)
+    if bool((counts == 0).any()):
+        raise EosPoolingError("every row of input_ids must contain the eos token (the tokenizer adds it)")
+    if bool((counts != counts[0]).any()):
+        raise EosPoolingError("all rows of input_ids must contain the same number of eos tokens")
+    return hidden[eos_mask, :].view(hidden.shape[0], -1, hidden.shape[-1])[:, -1, :]
+
+
+def span_logits(qa_outputs: nn.Module, hidden: torch.Tensor, start_positions: torch.Tensor | None,
+                end_positions: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    """Extractive QA: ``qa_outputs`` (width -> 2) over ``hidden`` (batch, seq, width) -> start and end logits
+    (batch, seq), plus the mean start/end cross entropy when both position tensors (batch,) are given."""
+    logits = qa_outputs(hidden)
+    if logits.shape[-1] != 2:
+        raise InvalidConfigError(f"a question-answering head has 2 outputs (start, end), this one has "
+                                 f"{logits.shape[-1]}: set num_labels=2")
+    start, end = (part.squeeze(-1).contiguous() for part in logits.split(1, dim=-1))
+    loss = None
+    if start_positions is not None and end_positions is not None:
+        starts = start_positions.reshape(-1).to(start.device)
+        ends = end_positions.reshape(-1).to(end.device)
+        loss = question_answering_loss(start, end, starts, ends)
+    return start, end, loss
+
+
+def body_fields(out: Seq2SeqModelOutput) -> dict[str, Any]:
+    """The fields of a seq2seq body's output that every head's output repeats (cache, states, attentions)."""
+    return dict(past_key_values=out.past_key_values, decoder_hidden_states=out.decoder_hidden_states,
+                decoder_attentions=out.decoder_attentions, cross_attentions=out.cross_attentions,
+                encoder_last_hidden_state=out.encoder_last_hidden_state,
+                encoder_hidden_states=out.encoder_hidden_states, encoder_attentions=out.encoder_attentions)
+
+
+def force_two_labels(config: Any) -> None:
+    """Question-answering heads have two outputs (start, end): make the config say so, as the reference does."""
+    if config.num_labels != 2:
+        config.id2label = {0: "LABEL_0", 1: "LABEL_1"}
+        config.label2id = {"LABEL_0": 0, "LABEL_1": 1}
+        config.num_labels = 2

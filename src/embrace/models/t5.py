@@ -400,7 +400,7 @@ class T5PreTrainedModel(PreTrainedModel):
         normal = nn.init.normal_
         if isinstance(module, RMSNorm):
             nn.init.constant_(module.weight, factor)
-        elif isinstance(module, T5PreTrainedModel):
+        elif isinstance(module, T5PreTrainedModel) and hasattr(module, "shared"):  # heads wrap a body: no `shared`
             normal(module.shared.weight, std=factor)
             if hasattr(module, "lm_head") and module.lm_head.weight is not module.shared.weight:
                 normal(module.lm_head.weight, std=factor)
@@ -581,3 +581,16 @@ class MT5ForConditionalGeneration(T5ForConditionalGeneration):
 class MT5EncoderModel(T5EncoderModel):
     config_class = MT5Config
 
+
+_HEADS = {"T5ForSequenceClassification", "T5ForTokenClassification", "T5ForQuestionAnswering",
+          "MT5ForSequenceClassification", "MT5ForTokenClassification", "MT5ForQuestionAnswering",
+          "T5ClassificationHead"}
+
+
+def __getattr__(name: str) -> Any:
+    # the task heads live in t5_heads.py (which builds on this module); the auto registry imports them from here
+    if name in _HEADS:
+        from embrace.models import t5_heads
+
+        return getattr(t5_heads, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
