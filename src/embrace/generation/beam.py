@@ -14,7 +14,12 @@ from typing import Any
 import torch
 
 from embrace.generation.config import GenerationConfig
-from embrace.generation.generate import GenerateDecoderOnlyOutput, initial_positions, make_cache
+from embrace.generation.generate import (
+    GenerateDecoderOnlyOutput,
+    initial_positions,
+    make_cache,
+    rerun_whole_sequence,
+)
 from embrace.generation.logits import LogitsProcessorList
 from embrace.generation.stopping import (
     EosTokenCriteria,
@@ -80,6 +85,10 @@ def beam_search(model: Any, input_ids: torch.Tensor, attention_mask: torch.Tenso
         full_mask = None
         if mask is not None:
             full_mask = torch.cat((mask, mask.new_ones(mask.shape[0], cur_len - prompt_len)), dim=1)
+        if rerun_whole_sequence(model, cur_len - step_ids.shape[1], cur_len):
+            cache = make_cache(config, max_length)
+            step_ids = _flat(running[:, :, :cur_len])
+            positions = initial_positions(full_mask, step_ids.shape[0], cur_len, device)
         with torch.no_grad():
             out = model(input_ids=step_ids, attention_mask=full_mask, position_ids=positions, past_key_values=cache,
                         use_cache=True, logits_to_keep=1)

@@ -114,6 +114,13 @@ def make_cache(config: GenerationConfig, max_length: int) -> KVCache:
     return DynamicCache() if config.cache_implementation == "dynamic" else StaticCache(max_length)
 
 
+def rerun_whole_sequence(model: Any, past: int, length: int) -> bool:
+    """Whether ``model`` wants its KV cache dropped and all ``length`` tokens re-run at this step (Phi-3's LongRoPE
+    changes frequencies once the sequence outgrows the original context; the reference re-runs there too)."""
+    stale = getattr(model, "cache_is_stale", None)
+    return past > 0 and stale is not None and bool(stale(past, length))
+
+
 def expand_rows(tensor: torch.Tensor | None, times: int) -> torch.Tensor | None:
     return tensor.repeat_interleave(times, dim=0) if tensor is not None and times > 1 else tensor
 
@@ -148,6 +155,9 @@ def iter_tokens(model: Any, input_ids: torch.Tensor, attention_mask: torch.Tenso
     while state.length < max_length:
         length = state.length
         mask = mask_buffer[:, :length] if mask_buffer is not None else None
+        if cache is not None and rerun_whole_sequence(model, length - step_ids.shape[1], length):
+            cache = state.cache = make_cache(config, max_length)
+            step_ids, positions = state.tokens[:, :length], initial_positions(mask, batch, length, device)
         with torch.no_grad():
             if cache is not None:
                 out = model(input_ids=step_ids, attention_mask=mask, position_ids=positions,

@@ -2,7 +2,8 @@
 
 ``rope_parameters`` is the config.json dict (``{"rope_type": "llama3", "rope_theta": 500000.0, "factor": 8.0, ...}``);
 older files spell it ``rope_scaling`` + ``rope_theta``, which :func:`normalize_rope_parameters` folds in.
-Supported types: default, linear, dynamic (NTK), llama3, yarn.
+Supported types: default, linear, dynamic (NTK), llama3, yarn, longrope (Phi-3: per-frequency ``short_factor`` up to
+``original_max_position_embeddings`` tokens, ``long_factor`` beyond).
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ from torch import nn
 
 from embrace.errors import InvalidConfigError
 
-ROPE_TYPES = ("default", "linear", "dynamic", "llama3", "yarn")
+ROPE_TYPES = ("default", "linear", "dynamic", "llama3", "yarn", "longrope")
+_FACTOR_OPTIONAL = ("default", "yarn", "longrope")  # yarn/longrope derive it from the context lengths
 
 
 def normalize_rope_parameters(rope_parameters: dict[str, Any] | None, rope_scaling: dict[str, Any] | None,
@@ -30,8 +32,12 @@ def normalize_rope_parameters(rope_parameters: dict[str, Any] | None, rope_scali
     params.setdefault("rope_theta", rope_theta if rope_theta is not None else default_theta)
     if params["rope_type"] not in ROPE_TYPES:
         raise InvalidConfigError(f"rope_type {params['rope_type']!r} is not supported; use one of {ROPE_TYPES}")
-    if params["rope_type"] != "default" and params.get("factor") is None and params["rope_type"] != "yarn":
+    if params["rope_type"] not in _FACTOR_OPTIONAL and params.get("factor") is None:
         raise InvalidConfigError(f"rope_type {params['rope_type']!r} needs a 'factor' in rope_parameters")
+    if params["rope_type"] == "longrope":
+        missing = [key for key in ("short_factor", "long_factor") if not isinstance(params.get(key), list)]
+        if missing:
+            raise InvalidConfigError(f"rope_type 'longrope' needs lists {missing} in rope_parameters")
     return params
 
 
@@ -55,6 +61,8 @@ def compute_inv_freq(params: dict[str, Any], dim: int, max_position_embeddings: 
         return _llama3_inv_freq(params, base, dim), 1.0
     if rope_type == "yarn":
         return _yarn_inv_freq(params, base, dim, max_position_embeddings)
+    if rope_type == "longrope":
+        return _longrope_inv_freq(params, base, dim, max_position_embeddings, seq_len)
     return _base_inv_freq(base, dim), 1.0
 
 
@@ -100,11 +108,34 @@ def _yarn_inv_freq(params: dict[str, Any], base: float, dim: int, max_pos: int) 
     return inv_freq, float(attention_factor)
 
 
+def _longrope_inv_freq(params: dict[str, Any], base: float, dim: int, max_pos: int,
+                       seq_len: int | None) -> tuple[torch.Tensor, float]:
+    """LongRoPE: the base frequencies divided by ``short_factor`` (or ``long_factor`` once ``seq_len`` exceeds the
+    original context); the attention factor depends on the context extension, not on ``seq_len``."""
+    original = params.get("original_max_position_embeddings") or max_pos
+    long = seq_len is not None and seq_len > original
+    factors = params["long_factor" if long else "short_factor"]
+    if len(factors) != dim // 2:
+        raise InvalidConfigError(f"longrope {'long' if long else 'short'}_factor has {len(factors)} values; the "
+                                 f"rotary dimension {dim} needs {dim // 2}")
+    factor = params.get("factor")
+    if factor is None:
+        factor = max_pos / original
+    attention_factor = params.get("attention_factor")
+    if attention_factor is None:
+        attention_factor = 1.0 if factor <= 1.0 else math.sqrt(1 + math.log(factor) / math.log(original))
+    ext = torch.tensor(factors, dtype=torch.float32, device="cpu")
+    exponents = torch.arange(0, dim, 2, dtype=torch.int64, device="cpu").float() / dim
+    return 1.0 / (ext * base ** exponents), float(attention_factor)
+
+
 class RotaryEmbedding(nn.Module):
     """Position ids ``(batch, seq)`` -> ``(cos, sin)`` each ``(batch, seq, rotary_dim)`` in the input dtype.
 
     ``inv_freq`` is a plain float32 attribute, not a buffer: it is derived from the config, never saved, and
-    must survive meta-device construction and ``model.to(bfloat16)`` unchanged.
+    must survive meta-device construction and ``model.to(bfloat16)`` unchanged. With ``longrope`` the long-factor
+    frequencies apply to the whole call once its largest position passes the original context (chosen on the
+    device, without a host sync, as the reference does).
     """
 
     def __init__(self, params: dict[str, Any], rotary_dim: int, max_position_embeddings: int) -> None:
@@ -115,6 +146,11 @@ class RotaryEmbedding(nn.Module):
         self.inv_freq, self.attention_scaling = compute_inv_freq(params, rotary_dim, max_position_embeddings)
         self._original_inv_freq = self.inv_freq
         self._cached_len = max_position_embeddings
+        self._long_inv_freq: torch.Tensor | None = None
+        if params["rope_type"] == "longrope":
+            self._original_context = int(params.get("original_max_position_embeddings") or max_position_embeddings)
+            self._long_inv_freq, _ = compute_inv_freq(params, rotary_dim, max_position_embeddings,
+                                                      self._original_context + 1)
 
     def _dynamic_update(self, position_ids: torch.Tensor) -> None:
         seq_len = int(position_ids.max()) + 1  # host sync only for dynamic NTK, as in the reference
@@ -130,7 +166,12 @@ class RotaryEmbedding(nn.Module):
         if self.inv_freq.device != position_ids.device:
             self.inv_freq = self.inv_freq.to(position_ids.device)
             self._original_inv_freq = self._original_inv_freq.to(position_ids.device)
-        freqs = position_ids[:, :, None].float() * self.inv_freq[None, None, :]
+            if self._long_inv_freq is not None:
+                self._long_inv_freq = self._long_inv_freq.to(position_ids.device)
+        inv_freq = self.inv_freq
+        if self._long_inv_freq is not None:
+            inv_freq = torch.where(position_ids.max() >= self._original_context, self._long_inv_freq, inv_freq)
+        freqs = position_ids[:, :, None].float() * inv_freq[None, None, :]
         emb = torch.cat((freqs, freqs), dim=-1)
         return (emb.cos() * self.attention_scaling).to(dtype), (emb.sin() * self.attention_scaling).to(dtype)
 

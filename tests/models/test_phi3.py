@@ -1,0 +1,154 @@
+"""Phi-3 parity with the reference on tiny random configs: fused qkv/gate_up weights, GQA, sliding window, partial
+rotary and LongRoPE (short factors inside the original context, long ones past it, with the reference's one
+re-run of the whole sequence when generation crosses it); save/load both ways; config spellings; GGUF files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+import transformers
+
+from embrace.errors import InvalidConfigError
+from embrace.models.auto import AutoConfig, AutoModelForCausalLM
+from embrace.models.phi3 import Phi3ForCausalLM
+
+from .causal_parity import VOCAB, max_logit_diff, padded_batch, save_reference
+
+BASE = dict(vocab_size=VOCAB, hidden_size=32, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
+            intermediate_size=48, max_position_embeddings=64, pad_token_id=0, bos_token_id=1, eos_token_id=2)
+ORIGINAL = 16  # the LongRoPE cases' original context: prompts of 8 + 32 new tokens cross it
+
+
+def longrope(pairs: int, **extra: Any) -> dict[str, Any]:
+    return {"rope_type": "longrope", "short_factor": [1.0 + 0.25 * i for i in range(pairs)],
+            "long_factor": [3.0 + 2.0 * i for i in range(pairs)], **extra}
+
+
+CASES: dict[str, dict[str, Any]] = {
+    "gqa": {},
+    "mha-sliding-window": dict(num_key_value_heads=4, sliding_window=5),
+    "partial-rotary": dict(partial_rotary_factor=0.5, num_key_value_heads=1),
+    "longrope": dict(rope_scaling=longrope(4), original_max_position_embeddings=ORIGINAL),
+    "longrope-partial-attention-factor": dict(rope_scaling=longrope(2, attention_factor=1.2), partial_rotary_factor=0.5,
+                                              original_max_position_embeddings=ORIGINAL, sliding_window=7),
+}
+
+
+@pytest.fixture(scope="module", params=sorted(CASES))
+def pair(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> tuple[Any, Any, Path]:
+    folder = tmp_path_factory.mktemp(request.param)
+    reference = save_reference(transformers.Phi3Config(**dict(BASE, **CASES[request.param])), folder)
+    return reference, AutoModelForCausalLM.from_pretrained(folder), folder
+
+
+def test_loads_into_phi3_with_every_weight(pair: tuple[Any, Any, Path]) -> None:
+    reference, ours, _ = pair
+    assert type(ours) is Phi3ForCausalLM
+    assert ours.loading_report.missing_keys == [] and ours.loading_report.unexpected_keys == []
+    assert set(ours.state_dict()) == set(reference.state_dict())
+    assert ours.config.rope_parameters == reference.config.rope_parameters
+
+
+@pytest.mark.parametrize("length", [12, 24])  # the LongRoPE cases: inside and past the original context
+def test_logits_match_reference_with_left_padding(pair: tuple[Any, Any, Path], length: int) -> None:
+    reference, ours, _ = pair
+    ids, mask = padded_batch(length=length)
+    assert max_logit_diff(reference, ours, ids, mask) < 1e-4
+
+
+def test_greedy_and_beam_match_reference_batched(pair: tuple[Any, Any, Path]) -> None:
+    reference, ours, _ = pair
+    ids, mask = padded_batch(length=8)
+    for kwargs in ({}, {"num_beams": 3}):
+        expected = reference.generate(ids, attention_mask=mask, max_new_tokens=32, min_new_tokens=32,
+                                      do_sample=False, **kwargs)
+        got = ours.generate(ids, attention_mask=mask, max_new_tokens=32, min_new_tokens=32, **kwargs)
+        assert torch.equal(got, expected), kwargs
+
+
+def test_crossing_the_original_context_reruns_the_sequence_as_the_reference(tmp_path: Path) -> None:
+    """Scores (not only tokens) after the LongRoPE switch: without the re-run they drift by ~1e-3."""
+    reference = save_reference(transformers.Phi3Config(**BASE, **CASES["longrope"]), tmp_path)
+    ours = Phi3ForCausalLM.from_pretrained(tmp_path)
+    ids = torch.randint(3, VOCAB, (1, 10))
+    options = dict(max_new_tokens=12, min_new_tokens=12, output_scores=True, return_dict_in_generate=True)
+    expected = reference.generate(ids, do_sample=False, **options)
+    got = ours.generate(ids, **options)
+    assert torch.equal(got.sequences, expected.sequences)
+    for a, b in zip(got.scores, expected.scores, strict=True):
+        finite = torch.isfinite(b)
+        assert (a[finite] - b[finite]).abs().max() < 1e-5
+    assert ours.cache_is_stale(ORIGINAL, ORIGINAL + 1) and not ours.cache_is_stale(ORIGINAL + 1, ORIGINAL + 2)
+
+
+def test_save_load_round_trip_both_ways(pair: tuple[Any, Any, Path], tmp_path: Path) -> None:
+    reference, ours, _ = pair
+    ours.save_pretrained(tmp_path)
+    back = transformers.AutoModelForCausalLM.from_pretrained(tmp_path).eval()
+    assert back.config.rope_parameters == reference.config.rope_parameters
+    assert back.config.sliding_window == reference.config.sliding_window
+    ids, mask = padded_batch(length=20)
+    assert max_logit_diff(reference, back, ids, mask) == 0.0
+    assert max_logit_diff(reference, AutoModelForCausalLM.from_pretrained(tmp_path), ids, mask) < 1e-4
+
+
+def test_incremental_decoding_equals_full_forward(pair: tuple[Any, Any, Path]) -> None:
+    from embrace.models.cache import DynamicCache, StaticCache
+
+    _, ours, _ = pair
+    ids, _ = padded_batch(length=ORIGINAL)  # within the original context: one set of LongRoPE factors throughout
+    with torch.no_grad():
+        full = ours(ids).logits
+        for cache in (DynamicCache(), StaticCache(ids.shape[1])):
+            first = ours(ids[:, :7], past_key_values=cache).logits
+            rest = [ours(ids[:, i:i + 1], past_key_values=cache).logits for i in range(7, ids.shape[1])]
+            assert torch.allclose(torch.cat([first, *rest], dim=1), full, atol=1e-5)
+
+
+@pytest.mark.parametrize("spelling", [
+    {"rope_scaling": longrope(4, rope_type="yarn")},                                  # read as longrope, as the reference
+    {"rope_scaling": longrope(2), "partial_rotary_factor": 0.5, "rope_theta": 250000.0},  # Phi-4-mini's top-level keys
+    {"rope_parameters": longrope(4, original_max_position_embeddings=4096), "original_max_position_embeddings": 32},
+])
+def test_config_spellings_read_as_the_reference_reads_them(spelling: dict[str, Any]) -> None:
+    ours = AutoConfig.for_model("phi3", **BASE, **spelling)
+    reference = transformers.AutoConfig.for_model("phi3", **BASE, **spelling)
+    assert ours.rope_parameters == reference.rope_parameters
+
+
+def test_first_phi3_128k_spelling_su_reads_as_longrope() -> None:
+    """The first Phi-3-*-128k files said ``"type": "su"``; the reference renames it but then misses the original
+    context (KeyError) when the config is built from keyword arguments. We read it as the longrope spelling."""
+    factors = {"short_factor": [1.0] * 4, "long_factor": [2.0] * 4}
+    ours = AutoConfig.for_model("phi3", **BASE, rope_scaling={"type": "su", **factors},
+                                original_max_position_embeddings=ORIGINAL)
+    expected = transformers.AutoConfig.for_model("phi3", **BASE, original_max_position_embeddings=ORIGINAL,
+                                                 rope_scaling={"rope_type": "longrope", **factors})
+    assert ours.rope_parameters == expected.rope_parameters
+
+
+@pytest.mark.parametrize(("rope", "message"), [
+    ({"rope_type": "longrope", "short_factor": [1.0] * 4}, "long_factor"),
+    (longrope(3), "needs 4"),
+])
+def test_bad_longrope_parameters_are_refused(rope: dict[str, Any], message: str) -> None:
+    with pytest.raises(InvalidConfigError, match=message):
+        Phi3ForCausalLM(AutoConfig.for_model("phi3", **BASE, rope_scaling=rope))
+
+
+def test_gguf_phi3_loads_end_to_end(tmp_path: Path) -> None:
+    """A llama.cpp-layout phi3 file (fused attn_qkv / ffn_up) loads into Phi3ForCausalLM as the reference loads it."""
+    from ._gguf_helpers import tiny_arch_file
+
+    tiny_arch_file(tmp_path / "tiny.gguf", "phi3")
+    reference = transformers.AutoModelForCausalLM.from_pretrained(str(tmp_path), gguf_file="tiny.gguf").eval()
+    ours = AutoModelForCausalLM.from_pretrained(tmp_path, gguf_file="tiny.gguf")
+    assert type(ours) is Phi3ForCausalLM
+    ids = torch.tensor([[1, 5, 9, 33, 2, 77, 50]])
+    with torch.no_grad():
+        assert (ours(ids).logits - reference(ids).logits).abs().max() < 1e-4
+    expected = reference.generate(ids, max_new_tokens=32, min_new_tokens=32, do_sample=False)
+    assert torch.equal(ours.generate(ids, max_new_tokens=32, min_new_tokens=32), expected)
