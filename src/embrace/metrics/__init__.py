@@ -1,20 +1,23 @@
 """``embrace.metrics.load(name)``: metrics with the ``evaluate`` interface (``compute``, ``add``, ``add_batch``,
-``combine``). Available: accuracy, precision, recall, f1, matthews_correlation, pearsonr, spearmanr, mse, mae
-(scikit-learn/scipy's definitions), exact_match, wer, cer (evaluate/jiwer's), squad (SQuAD v1.1), seqeval, sacrebleu, glue (by task), perplexity (torch, a causal LM), in numpy or
-plain Python."""
+``combine``), in numpy or plain Python. Available: accuracy, precision, recall, f1, matthews_correlation, pearsonr,
+spearmanr, mse, mae (scikit-learn/scipy's definitions), exact_match, wer, cer (evaluate/jiwer's), squad (SQuAD
+v1.1) and squad_v2 (SQuAD v2.0, the official scripts), seqeval, sacrebleu (sacrebleu's corpus BLEU), bleu
+(evaluate's: tensorflow/nmt's compute_bleu), rouge (rouge1..9, rougeL, rougeLsum: Google's rouge-score, Porter
+stemming included), glue (by task), perplexity (torch, a causal LM). docs/metrics.md lists what each equals."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from embrace.metrics.bleu import sacrebleu
+from embrace.metrics.bleu import bleu, sacrebleu
 from embrace.metrics.classification import MetricInputError, accuracy, precision_recall_f1
 from embrace.metrics.glue import check_config, glue
 from embrace.metrics.perplexity import perplexity
 from embrace.metrics.regression import mae, matthews_correlation, mse, pearsonr, spearmanr
+from embrace.metrics.rouge import rouge
 from embrace.metrics.seqeval import seqeval
-from embrace.metrics.squad import squad
+from embrace.metrics.squad import squad, squad_v2
 from embrace.metrics.text import cer, exact_match, wer
 
 
@@ -28,8 +31,8 @@ def _prf(name: str) -> Callable[..., dict[str, Any]]:
 _METRICS: dict[str, Callable[..., Any]] = {
     "accuracy": accuracy, "precision": _prf("precision"), "recall": _prf("recall"), "f1": _prf("f1"),
     "matthews_correlation": matthews_correlation, "pearsonr": pearsonr, "spearmanr": spearmanr, "mse": mse,
-    "mae": mae, "exact_match": exact_match, "wer": wer, "cer": cer, "squad": squad,
-    "seqeval": seqeval, "sacrebleu": sacrebleu, "glue": glue,
+    "mae": mae, "exact_match": exact_match, "wer": wer, "cer": cer, "squad": squad, "squad_v2": squad_v2,
+    "seqeval": seqeval, "sacrebleu": sacrebleu, "bleu": bleu, "rouge": rouge, "glue": glue,
     "perplexity": perplexity,
 }
 
