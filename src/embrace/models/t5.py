@@ -333,7 +333,9 @@ class T5Stack(nn.Module):
         cross_bias = None
         if self.is_decoder and encoder_hidden_states is not None:
             cross_bias = padding_mask_to_bias(encoder_attention_mask, dtype)
-        want_weights = bool(output_attentions)
+        want_weights = bool(self.config.output_attentions if output_attentions is None else output_attentions)
+        if output_hidden_states is None:
+            output_hidden_states = self.config.output_hidden_states
         all_hidden: list[torch.Tensor] = []
         self_weights: list[torch.Tensor] = []
         cross_weights: list[torch.Tensor] = []
