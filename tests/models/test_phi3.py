@@ -152,3 +152,46 @@ def test_gguf_phi3_loads_end_to_end(tmp_path: Path) -> None:
         assert (ours(ids).logits - reference(ids).logits).abs().max() < 1e-4
     expected = reference.generate(ids, max_new_tokens=32, min_new_tokens=32, do_sample=False)
     assert torch.equal(ours.generate(ids, max_new_tokens=32, min_new_tokens=32), expected)
+
+
+def test_gguf_phi3_longrope_partial_rotary_and_window(tmp_path: Path) -> None:
+    """llama.cpp's Phi-3.5 layout: LongRoPE factors as rope_factors_{long,short} tensors, the original context and
+    attention factor as metadata, partial rotary as rope.dimension_count. (The reference's GGUF loader drops them.)"""
+    from ._gguf_helpers import write_gguf
+
+    case = CASES["longrope-partial-attention-factor"]
+    reference = save_reference(transformers.Phi3Config(**dict(BASE, **case)), tmp_path / "hf")
+    heads, head_dim = BASE["num_attention_heads"], BASE["hidden_size"] // BASE["num_attention_heads"]
+    meta: dict[str, Any] = {
+        "phi3.context_length": BASE["max_position_embeddings"], "phi3.embedding_length": BASE["hidden_size"],
+        "phi3.block_count": BASE["num_hidden_layers"], "phi3.feed_forward_length": BASE["intermediate_size"],
+        "phi3.attention.head_count": heads, "phi3.attention.head_count_kv": BASE["num_key_value_heads"],
+        "phi3.attention.layer_norm_rms_epsilon": 1e-5, "phi3.rope.freq_base": 10000.0,
+        "phi3.rope.dimension_count": head_dim // 2, "phi3.rope.scaling.original_context_length": ORIGINAL,
+        "phi3.rope.scaling.attn_factor": 1.2, "phi3.attention.sliding_window": case["sliding_window"],
+        "phi3.vocab_size": VOCAB, "tokenizer.ggml.bos_token_id": 1, "tokenizer.ggml.eos_token_id": 2,
+        "tokenizer.ggml.padding_token_id": 0,
+    }
+    names = {"model.embed_tokens": "token_embd", "model.norm": "output_norm", "lm_head": "output",
+             "input_layernorm": "attn_norm", "self_attn.qkv_proj": "attn_qkv", "self_attn.o_proj": "attn_output",
+             "post_attention_layernorm": "ffn_norm", "mlp.gate_up_proj": "ffn_up", "mlp.down_proj": "ffn_down"}
+    tensors = {"rope_factors_long.weight": torch.tensor(case["rope_scaling"]["long_factor"]).numpy(),
+               "rope_factors_short.weight": torch.tensor(case["rope_scaling"]["short_factor"]).numpy()}
+    for name, value in reference.state_dict().items():
+        module = name.removesuffix(".weight")
+        if module.startswith("model.layers."):
+            layer, _, rest = module.removeprefix("model.layers.").partition(".")
+            tensors[f"blk.{layer}.{names[rest]}.weight"] = value.numpy()
+        else:
+            tensors[f"{names[module]}.weight"] = value.numpy()
+    write_gguf(tmp_path / "phi35.gguf", "phi3", meta, tensors)
+
+    ours = Phi3ForCausalLM.from_pretrained(tmp_path, gguf_file="phi35.gguf")
+    params = ours.config.rope_parameters
+    assert params["rope_type"] == "longrope" and params["partial_rotary_factor"] == 0.5
+    assert ours.config.sliding_window == case["sliding_window"]
+    ids, mask = padded_batch(length=24)
+    assert max_logit_diff(reference, ours, ids, mask) < 1e-4
+    ids, mask = padded_batch(length=8)
+    expected = reference.generate(ids, attention_mask=mask, max_new_tokens=32, min_new_tokens=32, do_sample=False)
+    assert torch.equal(ours.generate(ids, attention_mask=mask, max_new_tokens=32, min_new_tokens=32), expected)

@@ -36,7 +36,12 @@ class GGUFCheckpoint:
 def _config(reader: GGUFReader) -> dict[str, Any]:
     embed = reader.tensors.get("token_embd.weight")
     rope_factors = reader.tensor("rope_freqs.weight").tolist() if "rope_freqs.weight" in reader.tensors else None
-    return gguf_to_hf_config(reader.metadata, reader.tensors, embed.shape[0] if embed else None, rope_factors)
+    longrope = None
+    if "rope_factors_long.weight" in reader.tensors and "rope_factors_short.weight" in reader.tensors:
+        longrope = (reader.tensor("rope_factors_long.weight").tolist(),
+                    reader.tensor("rope_factors_short.weight").tolist())
+    return gguf_to_hf_config(reader.metadata, reader.tensors, embed.shape[0] if embed else None, rope_factors,
+                             longrope)
 
 
 def load_gguf_checkpoint(

@@ -69,7 +69,7 @@ _GPT2_BLOCK = {
 }
 
 # Tensors llama.cpp adds that have no Hugging Face counterpart (their information lives in the config).
-_IGNORED = re.compile(r"^(rope_freqs\.weight|blk\.\d+\.attn_rot_embd(\.weight)?)$")
+_IGNORED = re.compile(r"^(rope_freqs\.weight|rope_factors_(long|short)\.weight|blk\.\d+\.attn_rot_embd(\.weight)?)$")
 _TENSOR_NAME = re.compile(r"^(?:blk\.(?P<layer>\d+)\.)?(?P<base>[a-z0-9_]+)\.(?P<suffix>weight|bias)$")
 
 
@@ -199,11 +199,31 @@ def llama3_rope_scaling(rope_factors: Sequence[float], head_dim: int, theta: flo
     return None
 
 
+def _phi3_rope(meta: dict[str, Any], config: dict[str, Any],
+              longrope_factors: tuple[Sequence[float], Sequence[float]] | None) -> dict[str, Any] | None:
+    """Phi-3's partial rotary (``rope.dimension_count`` below the head size) into ``config``; its LongRoPE
+    factors (stored as two tensors, the original context and attention factor as metadata) as a rope dict."""
+    rotary = meta.get("phi3.rope.dimension_count")
+    if rotary and int(rotary) != config["head_dim"]:
+        config["partial_rotary_factor"] = int(rotary) / config["head_dim"]
+    if longrope_factors is None:
+        return None
+    long, short = longrope_factors
+    original = int(meta.get("phi3.rope.scaling.original_context_length", config["max_position_embeddings"]))
+    config["original_max_position_embeddings"] = original
+    scaling: dict[str, Any] = {"rope_type": "longrope", "long_factor": [float(f) for f in long],
+                               "short_factor": [float(f) for f in short], "original_max_position_embeddings": original}
+    if "phi3.rope.scaling.attn_factor" in meta:
+        scaling["attention_factor"] = float(meta["phi3.rope.scaling.attn_factor"])
+    return scaling
+
+
 def gguf_to_hf_config(
     meta: dict[str, Any],
     tensor_names: Iterable[str],
     vocab_rows: int | None = None,
     rope_factors: Sequence[float] | None = None,
+    longrope_factors: tuple[Sequence[float], Sequence[float]] | None = None,
 ) -> dict[str, Any]:
     """A Hugging Face ``config.json`` dict from GGUF metadata.
 
@@ -212,6 +232,8 @@ def gguf_to_hf_config(
         tensor_names: the GGUF tensor names (to detect tied embeddings and biases).
         vocab_rows: rows of ``token_embd`` (used when the metadata has no ``{arch}.vocab_size``).
         rope_factors: values of the ``rope_freqs.weight`` tensor, if the file has one (Llama 3.1+ rope scaling).
+        longrope_factors: values of ``rope_factors_long.weight`` and ``rope_factors_short.weight`` (Phi-3 128k and
+            Phi-3.5: LongRoPE), if the file has them.
 
     Raises:
         GGUFArchitectureError: a ``rope_freqs`` tensor that matches no Llama 3 rope scaling (loading it without
@@ -265,10 +287,12 @@ def gguf_to_hf_config(
                     "the file's rope_freqs tensor matches no Llama 3 rope scaling (factor, low/high frequency "
                     "factors, original context); this rope scaling is not supported"
                 )
+        if spec.model_type == "phi3":
+            scaling = _phi3_rope(meta, config, longrope_factors) or scaling
         if scaling is not None:
             config["rope_scaling"] = scaling
         window = meta.get(f"{arch}.attention.sliding_window")
-        if window is not None:
+        if window:  # llama.cpp writes 0 for "no window" (Phi-4-mini)
             config["sliding_window"] = int(window)
     config["tie_word_embeddings"] = "output.weight" not in names
     for gguf_key, hf_key in (
