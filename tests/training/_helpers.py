@@ -2,11 +2,32 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import torch
 
 from embrace.models.bert import BertConfig, BertForSequenceClassification, BertForTokenClassification
 
 VOCAB = 40
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def torchrun(script: Path, nproc: int, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+    """Run ``script`` under ``torchrun --standalone --nproc_per_node=nproc`` (CPU, one thread per process)."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}",
+           str(script), *args]
+    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-6000:]
+    return proc
+
+
+def saved_tagger_weights(folder: Path) -> dict[str, torch.Tensor]:
+    """The weights ``Trainer.save_model`` wrote for a ``tiny_tagger``, read back with ``from_pretrained``."""
+    return BertForTokenClassification.from_pretrained(folder).state_dict()
 
 
 def tiny_config(num_labels: int = 2, dropout: float = 0.0) -> BertConfig:

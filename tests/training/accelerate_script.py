@@ -56,8 +56,9 @@ def main(output_dir: str, batch_size: int, accumulation: int) -> None:
         labels.append(gathered_labels)
     out = Path(output_dir)
     accelerator.save_state(out / "state")
+    weights = accelerator.get_state_dict(model)  # every process: FSDP gathers the shards
     if accelerator.is_main_process:
-        torch.save({"weights": accelerator.unwrap_model(model).state_dict(), "predictions": torch.cat(predictions),
+        torch.save({"weights": weights, "predictions": torch.cat(predictions),
                     "labels": torch.cat(labels), "lr": scheduler.get_last_lr(), "losses": losses},
                    out / "result.pt")
     accelerator.print("done", accelerator.num_processes)

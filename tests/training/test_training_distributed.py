@@ -4,36 +4,25 @@ eval metrics as one process with batch 2b, with no distributed code in the user'
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from tests.training._helpers import saved_tagger_weights, torchrun
 
 from embrace.training.distributed import DistributedState
 
-ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = Path(__file__).with_name("ddp_train_script.py")
-
-
-def _torchrun(nproc: int, *args: str, timeout: float = 300) -> None:
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}",
-           str(SCRIPT), *args]
-    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-6000:]
 
 
 def test_two_process_ddp_equals_one_process_with_the_global_batch(tmp_path: Path) -> None:
     from tests.training.ddp_train_script import main
 
-    _torchrun(2, str(tmp_path / "ddp"), "2", "2")
+    torchrun(SCRIPT, 2, str(tmp_path / "ddp"), "2", "2")
     main(str(tmp_path / "single"), 4, 2)
     ddp, single = tmp_path / "ddp", tmp_path / "single"
-    ours, ref = torch.load(ddp / "final.pt"), torch.load(single / "final.pt")
+    ours, ref = saved_tagger_weights(ddp / "model"), saved_tagger_weights(single / "model")
     assert ours.keys() == ref.keys()
     for key in ref:
         assert torch.allclose(ours[key], ref[key], atol=1e-5, rtol=0), key

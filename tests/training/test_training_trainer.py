@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import json
+import logging
 
 import numpy as np
 import pytest
 import torch
 
+from embrace.models.bert import BertForSequenceClassification
+from embrace.peft import LoraConfig, get_peft_model
 from embrace.training import EarlyStoppingCallback, Trainer, TrainerCallback, TrainingArguments
+from embrace.training.callbacks import TrainerError
 
-from ._helpers import classification_data, tagging_data, tiny_classifier, tiny_tagger
+from ._helpers import classification_data, tagging_data, tiny_classifier, tiny_config, tiny_tagger
 
 
 def _args(tmp_path, **kw):
@@ -233,3 +237,37 @@ def test_fp16_autocast_with_loss_scaling_on_cuda(tmp_path):
     assert np.isfinite(out.training_loss) and set(seen) == {torch.float16}
     assert next(trainer.model.parameters()).dtype == torch.float32 and trainer.scaler is not None
     assert (tmp_path / "checkpoint-3" / "scaler.pt").exists()
+
+
+class _KwargsClassifier(BertForSequenceClassification):
+    """A model whose forward also takes ``**kwargs`` (as transformers 5 models do)."""
+
+    def forward(self, input_ids=None, attention_mask=None, labels=None, **kwargs):
+        assert not kwargs, f"unexpected inputs {sorted(kwargs)}"
+        return super().forward(input_ids=input_ids, attention_mask=attention_mask, labels=labels)
+
+
+def _kwargs_classifier() -> _KwargsClassifier:
+    torch.manual_seed(0)
+    return _KwargsClassifier(tiny_config())
+
+
+@pytest.mark.parametrize("build", [_kwargs_classifier, lambda: get_peft_model(
+    tiny_classifier(), LoraConfig(r=4, target_modules=["query", "value"], task_type="SEQ_CLS"))])
+def test_remove_unused_columns_for_forward_with_kwargs(tmp_path, caplog, build):
+    """As the reference: columns that are not named parameters of forward (of a PEFT model's base model) are
+    dropped even when forward takes **kwargs, and the drop is logged once per dataset."""
+    model = build()
+    train, test = classification_data(16), classification_data(8, seed=1)  # both have a string column "text"
+    trainer = Trainer(model=model, args=_args(tmp_path, max_steps=2), train_dataset=train, eval_dataset=test)
+    with caplog.at_level(logging.INFO, logger="embrace.training.trainer"):
+        trainer.train()
+        trainer.evaluate()
+        trainer.predict(test)
+    name = type(model).__name__
+    for description in ("training", "evaluation", "test"):
+        assert (f"The following columns in the {description} set don't have a corresponding argument in "
+                f"`{name}.forward` and have been ignored: text. If text are not expected by `{name}.forward`,  "
+                "you can safely ignore this message.") in caplog.text
+    with pytest.raises(TrainerError, match="no column of the training set"):
+        Trainer(model=build(), args=_args(tmp_path), train_dataset=[{"text": "a", "id": 1}] * 4).train()

@@ -13,6 +13,10 @@ The same script runs in one process or under ``torchrun --nproc_per_node=N`` (gl
     preds = accelerator.gather_for_metrics(logits.argmax(-1))          # every example once, in order
     accelerator.save_state("ckpt"); accelerator.print("done")          # main process only for writes/prints
 
+With ``Accelerator(fsdp_plugin=FullyShardedDataParallelPlugin(...))`` (or ``ACCELERATE_USE_FSDP=true``) under
+torchrun, ``prepare`` shards the model with FSDP2 instead of DDP and points the optimizer at the shards; save with
+``get_state_dict``/``save_model``/``save_state``, which gather the full weights (every process must call them).
+
 Prepared data loaders deal the original loader's batches round-robin to the processes (process ``r`` gets batches
 ``r, r+N, ...``; rank 0's batch order is broadcast, so shuffling stays consistent), so N processes with batch ``b``
 see what one process with batch ``N*b`` sees. The last round is padded with batches from the start so every
@@ -34,6 +38,16 @@ from torch.utils.data import DataLoader, Dataset, IterableDataset
 from embrace.training.callbacks import TrainerError
 from embrace.training.checkpointing import restore_rng_state, rng_state
 from embrace.training.distributed import DistributedState
+from embrace.training.fsdp import (
+    FullyShardedDataParallelPlugin,
+    full_model_state,
+    full_optimizer_state,
+    is_fsdp_model,
+    load_full_model_state,
+    load_full_optimizer_state,
+    save_full_model,
+    shard_model,
+)
 
 PRECISIONS = ("no", "bf16", "fp16")
 
@@ -151,16 +165,24 @@ class DistributedDataLoader:
 
 
 class Accelerator:
-    """Device placement, DDP, mixed precision and gradient accumulation for a hand-written loop."""
+    """Device placement, DDP or FSDP, mixed precision and gradient accumulation for a hand-written loop.
+
+    ``fsdp_plugin``: shard prepared models with FSDP2 (default: from ``ACCELERATE_USE_FSDP``/``FSDP_*`` environment
+    variables, as accelerate); ignored in a single process, which has nothing to shard over."""
 
     def __init__(self, mixed_precision: str | None = None, gradient_accumulation_steps: int = 1,
-                 cpu: bool = False) -> None:
+                 cpu: bool = False, fsdp_plugin: FullyShardedDataParallelPlugin | None = None) -> None:
         self.state = DistributedState.from_env(use_cpu=cpu)
+        plugin = fsdp_plugin if fsdp_plugin is not None else FullyShardedDataParallelPlugin.from_env()
+        self.fsdp_plugin = plugin if self.state.enabled else None
         precision = mixed_precision or os.environ.get("ACCELERATE_MIXED_PRECISION", "no")
         if precision not in PRECISIONS:
             raise TrainerError(f"mixed_precision={precision!r}: choose one of {', '.join(PRECISIONS)}")
         if precision == "fp16" and self.device.type != "cuda":
             raise TrainerError("fp16 mixed precision needs a CUDA GPU; use mixed_precision='bf16' on CPU")
+        if precision == "fp16" and self.fsdp_plugin is not None:
+            raise TrainerError("fp16 with FSDP is not supported (the loss scaler would have to synchronise over the "
+                               "shards); use mixed_precision='bf16'")
         if gradient_accumulation_steps < 1:
             raise TrainerError("gradient_accumulation_steps must be >= 1")
         self.mixed_precision = precision
@@ -174,6 +196,7 @@ class Accelerator:
         self._active_loader: DistributedDataLoader | None = None
         self._gathered = 0
         self._unscaled: set[int] = set()
+        self._pending_optimizers: list[torch.optim.Optimizer] = []
 
     # ---- who am I ------------------------------------------------------------------------------------------
     @property
@@ -212,7 +235,12 @@ class Accelerator:
     def prepare(self, *objects: Any) -> Any:
         """Prepare models (device + DDP), optimizers, data loaders and schedulers; returns them in order (one
         object is returned alone)."""
-        prepared = [self._prepare_one(obj) for obj in objects if not _is_scheduler(obj)]
+        # FSDP replaces the parameters: the optimizers of this call are re-pointed when their model is sharded
+        self._pending_optimizers = [obj for obj in objects if isinstance(obj, torch.optim.Optimizer)]
+        models = {i: self._prepare_one(obj) for i, obj in enumerate(objects) if isinstance(obj, nn.Module)}
+        prepared = [models[i] if i in models else self._prepare_one(obj) for i, obj in enumerate(objects)
+                    if not _is_scheduler(obj)]
+        self._pending_optimizers = []
         it = iter(prepared)
         result = [self._prepare_scheduler(obj) if _is_scheduler(obj) else next(it) for obj in objects]
         return result[0] if len(result) == 1 else tuple(result)
@@ -236,13 +264,37 @@ class Accelerator:
     def prepare_model(self, model: nn.Module) -> nn.Module:
         model = model.to(self.device)
         self._models.append(model)
+        if self.fsdp_plugin is not None:
+            return shard_model(model, self.fsdp_plugin, self.device, self._pending_optimizers)
         if self.state.enabled:
             device_ids = [self.device.index] if self.device.type == "cuda" else None
             return nn.parallel.DistributedDataParallel(model, device_ids=device_ids)
         return model
 
     def unwrap_model(self, model: nn.Module) -> nn.Module:
+        """The model inside DDP (an FSDP2 model is sharded in place: it is returned as is; read its weights with
+        :meth:`get_state_dict`)."""
         return model.module if isinstance(model, nn.parallel.DistributedDataParallel) else model
+
+    def get_state_dict(self, model: nn.Module, unwrap: bool = True) -> dict[str, torch.Tensor]:
+        """The model's whole state dict; under FSDP gathered onto the main process (CPU, ``{}`` elsewhere), and
+        every process must call it."""
+        model = self.unwrap_model(model) if unwrap else model
+        return full_model_state(model) if is_fsdp_model(model) else model.state_dict()
+
+    def save_model(self, model: nn.Module, save_directory: str | os.PathLike[str]) -> None:
+        """Write the model's weights into ``save_directory`` on the main process (``save_pretrained`` layout for
+        embrace models, so it loads with ``from_pretrained``; under FSDP every process must call it)."""
+        from embrace.training.checkpointing import save_model_weights
+
+        model = self.unwrap_model(model)
+        state = full_model_state(model) if is_fsdp_model(model) else None
+        if self.is_main_process:
+            if state is not None:
+                save_full_model(model, state, save_directory)
+            else:
+                save_model_weights(model, save_directory)
+        self.wait_for_everyone()
 
     def _to_device(self, batch: Any) -> Any:
         if isinstance(batch, torch.Tensor):
@@ -287,7 +339,8 @@ class Accelerator:
                 if id(optimizer.optimizer) not in self._unscaled:
                     self.scaler.unscale_(optimizer.optimizer)
                     self._unscaled.add(id(optimizer.optimizer))
-        return torch.nn.utils.clip_grad_norm_(parameters, max_norm, norm_type=norm_type)
+        norm = torch.nn.utils.clip_grad_norm_(parameters, max_norm, norm_type=norm_type)
+        return norm.full_tensor() if hasattr(norm, "full_tensor") else norm  # FSDP: a replicated DTensor
 
     # ---- gathering -----------------------------------------------------------------------------------------
     def gather(self, data: Any) -> Any:
@@ -325,11 +378,13 @@ class Accelerator:
         """Models, optimizers, schedulers, the fp16 scaler and every process's RNG states into ``output_dir``."""
         folder = Path(output_dir)
         folder.mkdir(parents=True, exist_ok=True)
+        models = [self.get_state_dict(model) for model in self._models]  # FSDP: everyone gathers
+        optimizers = [self._optimizer_state(optimizer) for optimizer in self._optimizers]
         if self.is_main_process:
-            for i, model in enumerate(self._models):
-                torch.save(model.state_dict(), folder / _name("model", i, "bin"))
-            for i, optimizer in enumerate(self._optimizers):
-                torch.save(optimizer.state_dict(), folder / _name("optimizer", i, "bin"))
+            for i, state in enumerate(models):
+                torch.save(state, folder / _name("model", i, "bin"))
+            for i, state in enumerate(optimizers):
+                torch.save(state, folder / _name("optimizer", i, "bin"))
             for i, scheduler in enumerate(self._schedulers):
                 torch.save(scheduler.scheduler.state_dict(), folder / _name("scheduler", i, "bin"))
             if self.scaler is not None:
@@ -344,11 +399,20 @@ class Accelerator:
             raise TrainerError(f"load_state: {folder} does not exist")
         with torch.no_grad():
             for i, model in enumerate(self._models):
-                model.load_state_dict(torch.load(folder / _name("model", i, "bin"), map_location=self.device,
-                                                 weights_only=True))
+                location = "cpu" if is_fsdp_model(model) else self.device
+                state = torch.load(folder / _name("model", i, "bin"), map_location=location, weights_only=True)
+                if is_fsdp_model(model):
+                    load_full_model_state(model, state)
+                else:
+                    model.load_state_dict(state)
         for i, optimizer in enumerate(self._optimizers):
-            optimizer.load_state_dict(torch.load(folder / _name("optimizer", i, "bin"), map_location=self.device,
-                                                 weights_only=True))
+            owner = self._fsdp_owner(optimizer)
+            state = torch.load(folder / _name("optimizer", i, "bin"), map_location="cpu" if owner else self.device,
+                               weights_only=True)
+            if owner is not None:
+                load_full_optimizer_state(owner, optimizer.optimizer, state)
+            else:
+                optimizer.load_state_dict(state)
         for i, scheduler in enumerate(self._schedulers):
             scheduler.scheduler.load_state_dict(torch.load(folder / _name("scheduler", i, "bin"), weights_only=True))
         if self.scaler is not None and (folder / "scaler.pt").exists():
@@ -358,6 +422,15 @@ class Accelerator:
             states = torch.load(rng_file, weights_only=False)  # our own file: numpy/python RNG tuples
             self.step = int(states.pop("step", 0))
             restore_rng_state(states)
+
+    def _fsdp_owner(self, optimizer: AcceleratedOptimizer) -> nn.Module | None:
+        """The FSDP model whose parameters ``optimizer`` updates (``None`` without FSDP)."""
+        ids = {id(p) for group in optimizer.param_groups for p in group["params"]}
+        return next((m for m in self._models if is_fsdp_model(m) and any(id(p) in ids for p in m.parameters())), None)
+
+    def _optimizer_state(self, optimizer: AcceleratedOptimizer) -> dict[str, Any]:
+        owner = self._fsdp_owner(optimizer)
+        return full_optimizer_state(owner, optimizer.optimizer) if owner is not None else optimizer.state_dict()
 
     def end_training(self) -> None:
         self.wait_for_everyone()

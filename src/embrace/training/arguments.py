@@ -2,7 +2,8 @@
 
 Differences from transformers 5.x, on purpose: ``warmup_ratio``, ``group_by_length`` and ``logging_dir`` are kept
 (5.x removed them; ``warmup_steps`` < 1 is also read as a ratio, as in 5.x); ``evaluation_strategy`` is accepted as
-an alias of ``eval_strategy``; ``optim`` defaults to ``adamw_torch`` (no fused kernels on CPU).
+an alias of ``eval_strategy``; ``optim`` defaults to ``adamw_torch`` (no fused kernels on CPU). ``fsdp`` takes
+``True`` or the option string/list (``"full_shard auto_wrap"``), kept as a list of options.
 """
 
 from __future__ import annotations
@@ -88,6 +89,8 @@ class TrainingArguments:
     hub_token: str | None = field(default=None, repr=False)
     hub_private_repo: bool | None = None
     hub_revision: str | None = None
+    fsdp: str | list[str] | bool | None = None
+    fsdp_config: dict[str, Any] | str | None = None
     evaluation_strategy: str | None = field(default=None, repr=False)  # deprecated alias of eval_strategy
 
     def __post_init__(self) -> None:
@@ -141,6 +144,13 @@ class TrainingArguments:
             raise TrainingArgumentsError(f"hub_strategy={hub_strategy!r}: choose one of end, every_save, "
                                          "checkpoint, all_checkpoints")
         self.hub_strategy = hub_strategy
+        if self.fsdp or self.fsdp_config:
+            from embrace.training.fsdp import normalize_fsdp_arguments
+
+            self.fsdp, self.fsdp_config = normalize_fsdp_arguments(self.fsdp, self.fsdp_config)
+            if self.fsdp and self.fp16:
+                raise TrainingArgumentsError("fsdp with fp16 is not supported (its loss scaler would have to "
+                                             "synchronise over the shards); use bf16=True")
 
     @property
     def train_batch_size(self) -> int:

@@ -13,6 +13,7 @@ import random
 import re
 import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -84,15 +85,19 @@ def restore_rng_state(state: dict[str, Any]) -> None:
 
 def save_checkpoint(folder: Path, model: nn.Module, optimizer: torch.optim.Optimizer, scheduler: Any,
                     state: TrainerState, args_json: str, save_only_model: bool = False,
-                    rank_rngs: list[dict[str, Any]] | None = None, scaler: Any = None) -> None:
+                    rank_rngs: list[dict[str, Any]] | None = None, scaler: Any = None,
+                    write_model: Callable[[Path], None] | None = None,
+                    optimizer_state: dict[str, Any] | None = None) -> None:
     """Write a complete checkpoint to ``folder`` atomically (temp folder + rename). ``rank_rngs``: the RNG
-    states of every process of a distributed run (``rng_state_<rank>.pth``); else this process's."""
+    states of every process of a distributed run (``rng_state_<rank>.pth``); else this process's.
+    ``write_model``/``optimizer_state``: how to write the model and what optimizer state to save, when not
+    ``save_model_weights(model)`` and ``optimizer.state_dict()`` (FSDP passes gathered full states)."""
     folder.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
     try:
-        save_model_weights(model, tmp)
+        (write_model or (lambda path: save_model_weights(model, path)))(tmp)
         if not save_only_model:
-            torch.save(optimizer.state_dict(), tmp / OPTIMIZER_NAME)
+            torch.save(optimizer_state if optimizer_state is not None else optimizer.state_dict(), tmp / OPTIMIZER_NAME)
             torch.save(scheduler.state_dict(), tmp / SCHEDULER_NAME)
             torch.save(rank_rngs[0] if rank_rngs else rng_state(), tmp / RNG_NAME)
             if scaler is not None:
@@ -117,9 +122,11 @@ def rank_rng_name(rank: int) -> str:
 
 
 def load_checkpoint(folder: Path, model: nn.Module, optimizer: torch.optim.Optimizer, scheduler: Any,
-                    rank: int = 0, scaler: Any = None) -> TrainerState:
+                    rank: int = 0, scaler: Any = None, read_model: Callable[[Path], None] | None = None,
+                    read_optimizer: Callable[[dict[str, Any]], None] | None = None) -> TrainerState:
     """Restore model, optimizer, scheduler and RNG states (``rank``'s own in a distributed run) from ``folder``;
-    return its ``TrainerState``."""
+    return its ``TrainerState``. ``read_model``/``read_optimizer`` replace ``load_model_weights(model)`` and
+    ``optimizer.load_state_dict`` (FSDP loads full states into the shards)."""
     if not folder.is_dir():
         raise TrainerCheckpointError(f"cannot resume: checkpoint folder {folder} does not exist")
     needed = [STATE_NAME, OPTIMIZER_NAME, SCHEDULER_NAME, RNG_NAME]
@@ -129,8 +136,9 @@ def load_checkpoint(folder: Path, model: nn.Module, optimizer: torch.optim.Optim
                                      "saved with save_only_model=True, or not a Trainer checkpoint)")
     try:
         state = TrainerState.load_from_json(folder / STATE_NAME)
-        load_model_weights(model, folder)
-        optimizer.load_state_dict(torch.load(folder / OPTIMIZER_NAME, map_location="cpu", weights_only=True))
+        (read_model or (lambda path: load_model_weights(model, path)))(folder)
+        optimizer_state = torch.load(folder / OPTIMIZER_NAME, map_location="cpu", weights_only=True)
+        (read_optimizer or optimizer.load_state_dict)(optimizer_state)
         scheduler.load_state_dict(torch.load(folder / SCHEDULER_NAME, weights_only=True))
         # our own file: python/numpy RNG states are tuples and arrays, which weights_only refuses
         if scaler is not None and (folder / SCALER_NAME).exists():

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import inspect
+import logging
 import math
 import random
 import re
@@ -41,6 +42,8 @@ from embrace.training.callbacks import (
 from embrace.training.collators import DataCollatorWithPadding, default_data_collator
 from embrace.training.distributed import DistributedState
 from embrace.training.schedules import get_scheduler
+
+logger = logging.getLogger(__name__)
 
 _NO_DECAY = re.compile(r"bias|layernorm|rmsnorm|(?:^|\.)norm(?:$|\.)|_norm(?:$|\.)")
 
@@ -137,6 +140,7 @@ class Trainer:
         self.device = self.dist.device
         self.model = model.to(self.device)
         self.model_wrapped: nn.Module = self.model  # DistributedDataParallel around it under torchrun
+        self.fsdp_plugin = self._fsdp_plugin()
         self.scaler = self._check_precision()
         self.processing_class = processing_class if processing_class is not None else tokenizer
         if data_collator is None:
@@ -174,14 +178,42 @@ class Trainer:
                                           optimizer=self.optimizer, lr_scheduler=self.lr_scheduler, **kwargs)
 
     # ---- data -----------------------------------------------------------------------------------------------
-    def _model_input_names(self) -> set[str] | None:
-        params = inspect.signature(self.model.forward).parameters
-        if any(p.kind == inspect.Parameter.VAR_KEYWORD for p in params.values()):
-            return None  # the model takes anything: keep every column
-        return {*params, "label", "label_ids", *self.label_names}
+    def _model_input_names(self) -> set[str]:
+        """The columns ``remove_unused_columns`` keeps, as the reference: the named parameters of the model's
+        ``forward`` (a PEFT model's base model; a ``**kwargs`` catch-all keeps nothing extra) and the label names.
+        The class's ``forward`` is read, so a per-instance wrapper (``compile_decode``) does not hide it."""
+        model: Any = self.model
+        if hasattr(model, "get_base_model") and hasattr(model, "peft_config"):
+            model = model.get_base_model()
+        forward: Any = type(model).forward
+        params = list(inspect.signature(forward).parameters.values())[1:]  # without self
+        named = {p.name for p in params if p.kind not in (inspect.Parameter.VAR_POSITIONAL,
+                                                           inspect.Parameter.VAR_KEYWORD)}
+        return {*named, "label", "label_ids", *self.label_names}
+
+    def _remove_unused_columns(self, dataset: Any, description: str) -> None:
+        """Log (as the reference does) the columns of ``dataset`` that ``forward`` does not take and that
+        ``remove_unused_columns`` therefore drops from every batch; refuse a dataset with no usable column."""
+        if not self.args.remove_unused_columns or dataset is None:
+            return
+        columns = getattr(dataset, "column_names", None)
+        if columns is None and isinstance(dataset, list) and dataset and isinstance(dataset[0], Mapping):
+            columns = list(dataset[0])
+        if not columns:
+            return
+        ignored = [c for c in columns if c not in self._signature_columns]
+        name = type(self.model).__name__
+        if len(ignored) == len(columns):
+            raise TrainerError(f"no column of the {description} set ({', '.join(columns)}) matches the arguments "
+                               f"of {name}.forward ({', '.join(sorted(self._signature_columns))}); check the dataset "
+                               "(is it tokenized?) or set remove_unused_columns=False")
+        if ignored:
+            logger.info(f"The following columns in the {description} set don't have a corresponding argument in "
+                        f"`{name}.forward` and have been ignored: {', '.join(ignored)}. If {', '.join(ignored)} are "
+                        f"not expected by `{name}.forward`,  you can safely ignore this message.")
 
     def _collate(self, features: list[Any]) -> dict[str, Any]:
-        if self.args.remove_unused_columns and self._signature_columns is not None and isinstance(features[0], Mapping):
+        if self.args.remove_unused_columns and isinstance(features[0], Mapping):
             features = [{k: v for k, v in f.items() if k in self._signature_columns} for f in features]
         return self.data_collator(features)
 
@@ -246,12 +278,51 @@ class Trainer:
         return torch.optim.AdamW(groups, lr=args.learning_rate, betas=(args.adam_beta1, args.adam_beta2),
                                  eps=args.adam_epsilon, fused=fused or None)
 
+    def _fsdp_plugin(self) -> Any:
+        """The FSDP settings when ``args.fsdp`` asks for sharding and there are processes to shard over."""
+        if not self.args.fsdp:
+            return None
+        if not self.dist.enabled:
+            logger.info("fsdp=%s: a single process has nothing to shard over; training unsharded (launch with "
+                        "torchrun --nproc_per_node=N to shard)", self.args.fsdp)
+            return None
+        from embrace.training.fsdp import FullyShardedDataParallelPlugin
+
+        return FullyShardedDataParallelPlugin.from_training_args(self.args.fsdp, self.args.fsdp_config)  # type: ignore[arg-type]
+
     def _wrap_model(self) -> nn.Module:
-        """The model the training forward runs through: ``DistributedDataParallel`` under torchrun."""
+        """The model the training forward runs through: sharded in place by FSDP2 with ``fsdp``, else
+        ``DistributedDataParallel`` under torchrun."""
+        if self.fsdp_plugin is not None:
+            from embrace.training.fsdp import shard_model
+
+            optimizers = [self.optimizer] if self.optimizer is not None else []
+            return shard_model(self.model, self.fsdp_plugin, self.device, optimizers)
         if not self.dist.enabled or isinstance(self.model_wrapped, nn.parallel.DistributedDataParallel):
             return self.model_wrapped
         device_ids = [self.device.index] if self.device.type == "cuda" else None
         return nn.parallel.DistributedDataParallel(self.model, device_ids=device_ids)
+
+    # ---- model and optimizer IO (FSDP gathers and scatters full states) ---------------------------------------
+    def _write_model(self) -> Callable[[Path], None] | None:
+        """How to write the model into a checkpoint or ``save_model`` folder: ``None`` for the plain way; under FSDP
+        every process joins the gather here and the returned writer (main process) saves the full weights."""
+        if self.fsdp_plugin is None:
+            return None
+        from embrace.training.fsdp import full_model_state, save_full_model
+
+        state = full_model_state(self.model)
+        return lambda path: save_full_model(self.model, state, path)
+
+    def _read_model(self) -> Callable[[Path], None] | None:
+        if self.fsdp_plugin is None:
+            return None
+        from embrace.training.fsdp import load_full_model_state, read_full_model_state
+
+        return lambda path: load_full_model_state(self.model, read_full_model_state(self.model, path))
+
+    def _load_model_weights(self, folder: str | Path) -> None:
+        (self._read_model() or (lambda path: ckpt.load_model_weights(self.model, path)))(Path(folder))
 
     def _no_sync(self, skip: bool) -> contextlib.AbstractContextManager[Any]:
         """Under DDP with ``skip``, run backward without the gradient all-reduce (accumulating micro-batches)."""
@@ -373,6 +444,7 @@ class Trainer:
                                "or set eval_strategy='no'")
         for dataset in (self.train_dataset, self.eval_dataset):
             self._check_dataset_labels(dataset)
+        self._remove_unused_columns(self.train_dataset, "training")
         resume = resume_from_checkpoint if resume_from_checkpoint is not None else args.resume_from_checkpoint
         micro_per_epoch = len(self.epoch_batches(0))
         if micro_per_epoch == 0:
@@ -395,8 +467,15 @@ class Trainer:
         if resume:
             folder = ckpt.latest_checkpoint(args.output_dir or ".") if resume is True else Path(str(resume))
             fresh = self.state
+            read_optimizer = None
+            if self.fsdp_plugin is not None:
+                from embrace.training.fsdp import load_full_optimizer_state
+
+                optimizer = self.optimizer
+                read_optimizer = lambda state: load_full_optimizer_state(self.model, optimizer, state)  # noqa: E731
             self.state = ckpt.load_checkpoint(folder, self.model, self.optimizer, self.lr_scheduler, rank=self.dist.rank,
-                                              scaler=self.scaler)
+                                              scaler=self.scaler, read_model=self._read_model(),
+                                              read_optimizer=read_optimizer)
             self.state.is_world_process_zero = self.dist.is_main_process
             for name in ("max_steps", "num_train_epochs", "logging_steps", "eval_steps", "save_steps"):
                 setattr(self.state, name, getattr(fresh, name))  # this run's arguments decide where it ends
@@ -417,7 +496,7 @@ class Trainer:
                    "train_steps_per_second": round(steps_run / runtime, 3), "train_loss": train_loss,
                    "epoch": self.state.epoch or 0.0}
         if args.load_best_model_at_end and self.state.best_model_checkpoint:
-            ckpt.load_model_weights(self.model, self.state.best_model_checkpoint)
+            self._load_model_weights(self.state.best_model_checkpoint)
         self.log(metrics)
         self.control = self._event("on_train_end")
         if args.output_dir and self.state.is_world_process_zero:
@@ -543,11 +622,16 @@ class Trainer:
                 state.best_model_checkpoint = str(folder)
         state.stateful_callbacks = {type(cb).__name__: cb.state() for cb in self._stateful}
         rank_rngs = self.dist.gather_objects(ckpt.rng_state()) if self.dist.enabled else None
+        assert self.optimizer is not None
+        write_model, optimizer_state = self._write_model(), None
+        if self.fsdp_plugin is not None and not args.save_only_model:
+            from embrace.training.fsdp import full_optimizer_state
+
+            optimizer_state = full_optimizer_state(self.model, self.optimizer)  # every process joins the gather
         if state.is_world_process_zero:
-            assert self.optimizer is not None
             ckpt.save_checkpoint(folder, self.model, self.optimizer, self.lr_scheduler, state,
                                  args.to_json_string(), args.save_only_model, rank_rngs=rank_rngs,
-                                 scaler=self.scaler)
+                                 scaler=self.scaler, write_model=write_model, optimizer_state=optimizer_state)
             ckpt.rotate_checkpoints(args.output_dir or ".", args.save_total_limit, state.best_model_checkpoint)
             if args.push_to_hub:
                 from embrace.training.hub_push import push_checkpoint
@@ -563,9 +647,13 @@ class Trainer:
         self.control = self._event("on_log", logs=logs)
 
     def save_model(self, output_dir: str | None = None) -> None:
-        """Save the model (``save_pretrained`` layout), the tokenizer if any, and ``training_args.json``."""
+        """Save the model (``save_pretrained`` layout), the tokenizer if any, and ``training_args.json``; under
+        torchrun the main process writes (with FSDP every process must call this: it gathers the shards)."""
         folder = Path(output_dir or self.args.output_dir or ".")
-        ckpt.save_model_weights(self.model, folder)
+        write_model = self._write_model()
+        if not self.state.is_world_process_zero:
+            return
+        (write_model or (lambda path: ckpt.save_model_weights(self.model, path)))(folder)
         if self.processing_class is not None and hasattr(self.processing_class, "save_pretrained"):
             self.processing_class.save_pretrained(str(folder))
         from embrace.io import atomic_write_text
@@ -638,12 +726,17 @@ class Trainer:
         model.eval()
         batches = self._eval_batches(dataset)
         mine = list(range(self.dist.rank, len(batches), self.dist.world_size))  # every rank: all when alone
+        if self.fsdp_plugin is not None and batches:  # every rank must run as many forwards (they all-gather)
+            rounds = -(-len(batches) // self.dist.world_size)
+            mine += [-1] * (rounds - len(mine))  # a repeat of batch 0 whose results are dropped
         records: list[tuple[int, Any, Any, Any]] = []  # (batch index, losses, predictions, labels)
-        loader = self._loader(dataset, [batches[i] for i in mine])
+        loader = self._loader(dataset, [batches[max(i, 0)] for i in mine])
         for index, inputs in zip(mine, loader, strict=True):
             inputs = self._to_device(inputs)
             size = _batch_size(inputs)
             loss, logits, labels = self.prediction_step(model, inputs, loss_only, ignore_keys)
+            if index < 0:
+                continue
             if logits is not None and self.preprocess_logits_for_metrics is not None:
                 logits = self.preprocess_logits_for_metrics(logits, labels)
             records.append((index, None if loss is None else loss.cpu().repeat(size).numpy(),
@@ -668,6 +761,7 @@ class Trainer:
         return PredictionOutput(predictions, label_ids, metrics)
 
     def _timed(self, dataset: Any, prefix: str, ignore_keys: list[str] | None) -> PredictionOutput:
+        self._remove_unused_columns(dataset, "test" if prefix.startswith("test") else "evaluation")
         start = time.perf_counter()
         output = self.evaluation_loop(dataset, prefix, ignore_keys=ignore_keys, metric_key_prefix=prefix)
         runtime = time.perf_counter() - start
