@@ -79,15 +79,20 @@ class GPTNeoXAttention(RotaryAttention):
         return self.dense(attended)
 
 
-class GPTNeoXMLP(nn.Module):
-    def __init__(self, config: GPTNeoXConfig) -> None:
+class DenseMLP(nn.Module):
+    """``out(act(in(x)))`` with two biased projections, named as in the family's checkpoints: GPT-NeoX's
+    ``("dense_h_to_4h", "dense_4h_to_h")``, Phi's ``("fc1", "fc2")``."""
+
+    def __init__(self, config: Any, names: tuple[str, str]) -> None:
         super().__init__()
-        self.dense_h_to_4h = Linear(config.hidden_size, config.intermediate_size)
-        self.dense_4h_to_h = Linear(config.intermediate_size, config.hidden_size)
+        self.names = names
+        setattr(self, names[0], Linear(config.hidden_size, config.intermediate_size))
+        setattr(self, names[1], Linear(config.intermediate_size, config.hidden_size))
         self.act = activation(config.hidden_act)
 
     def forward(self, hidden: torch.Tensor) -> torch.Tensor:
-        return self.dense_4h_to_h(self.act(self.dense_h_to_4h(hidden)))
+        up, down = self.names
+        return getattr(self, down)(self.act(getattr(self, up)(hidden)))
 
 
 class GPTNeoXLayer(nn.Module):
@@ -101,7 +106,7 @@ class GPTNeoXLayer(nn.Module):
         self.post_attention_dropout = nn.Dropout(config.hidden_dropout)
         self.post_mlp_dropout = nn.Dropout(config.hidden_dropout)
         self.attention = GPTNeoXAttention(config, layer_idx)
-        self.mlp = GPTNeoXMLP(config)
+        self.mlp = DenseMLP(config, ("dense_h_to_4h", "dense_4h_to_h"))
 
     def forward(self, hidden: torch.Tensor, cos_sin: tuple[torch.Tensor, torch.Tensor],
                 attention_mask: torch.Tensor | None, cache: KVCache | None) -> torch.Tensor:

@@ -12,7 +12,7 @@ from torch import nn
 
 from embrace.models.cache import KVCache
 from embrace.models.configuration import PretrainedConfig
-from embrace.models.layers import activation
+from embrace.models.gpt_neox import DenseMLP
 from embrace.models.linear import Linear
 from embrace.models.llama import (
     LlamaForCausalLM,
@@ -85,24 +85,13 @@ class PhiAttention(RotaryAttention):
         return self.dense(attended)
 
 
-class PhiMLP(nn.Module):
-    def __init__(self, config: PhiConfig) -> None:
-        super().__init__()
-        self.fc1 = Linear(config.hidden_size, config.intermediate_size)
-        self.fc2 = Linear(config.intermediate_size, config.hidden_size)
-        self.activation_fn = activation(config.hidden_act)
-
-    def forward(self, hidden: torch.Tensor) -> torch.Tensor:
-        return self.fc2(self.activation_fn(self.fc1(hidden)))
-
-
 class PhiDecoderLayer(nn.Module):
     """``x + attn(ln(x)) + mlp(ln(x))``: one LayerNorm, attention and MLP in parallel."""
 
     def __init__(self, config: PhiConfig, layer_idx: int) -> None:
         super().__init__()
         self.self_attn = PhiAttention(config, layer_idx)
-        self.mlp = PhiMLP(config)
+        self.mlp = DenseMLP(config, ("fc1", "fc2"))
         self.input_layernorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
         self.resid_dropout = nn.Dropout(config.resid_pdrop)
 
