@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
+import pytest
 import torch
 
 from embrace.models.bert import BertConfig, BertForSequenceClassification, BertForTokenClassification
@@ -28,6 +31,29 @@ def torchrun(script: Path, nproc: int, *args: str, timeout: float = 300) -> subp
 def saved_tagger_weights(folder: Path) -> dict[str, torch.Tensor]:
     """The weights ``Trainer.save_model`` wrote for a ``tiny_tagger``, read back with ``from_pretrained``."""
     return BertForTokenClassification.from_pretrained(folder).state_dict()
+
+
+def assert_close(ours: dict[str, torch.Tensor], ref: dict[str, torch.Tensor], atol: float) -> None:
+    """Same keys, every tensor within ``atol``."""
+    assert ours.keys() == ref.keys()
+    for key in ref:
+        assert torch.allclose(ours[key], ref[key], atol=atol, rtol=0), key
+
+
+def assert_same_run(distributed: Path, single: Path) -> None:
+    """ddp_train_script.py's outputs of a 2-process run equal those of one process with the global batch: saved
+    weights (1e-5), per-step loss, grad norm, learning rate, eval metrics, and every rank's predictions."""
+    assert_close(saved_tagger_weights(distributed / "model"), saved_tagger_weights(single / "model"), atol=1e-5)
+    h_dist, h_single = (json.loads((d / "history.json").read_text()) for d in (distributed, single))
+    assert sum("loss" in e for e in h_dist) == 4 and sum("eval_loss" in e for e in h_dist) == 2
+    for a, b in zip(h_dist, h_single, strict=True):
+        for key in ("loss", "grad_norm", "learning_rate", "eval_loss", "eval_accuracy", "eval_count"):
+            if key in b:
+                assert a[key] == pytest.approx(b[key], abs=1e-5), (key, a, b)
+    # sharded evaluation gathers every example once, in order, on every rank
+    single_preds = np.load(single / "predictions_0.npy")
+    for rank in (0, 1):
+        assert np.allclose(np.load(distributed / f"predictions_{rank}.npy"), single_preds, atol=1e-5)
 
 
 def tiny_config(num_labels: int = 2, dropout: float = 0.0) -> BertConfig:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from tests.training._helpers import saved_tagger_weights, tiny_classifier, torchrun
+from tests.training._helpers import assert_close, assert_same_run, saved_tagger_weights, tiny_classifier, torchrun
 
 from embrace.models.auto import AutoModelForTokenClassification
 from embrace.training import TrainingArguments
@@ -19,44 +19,32 @@ from embrace.training.fsdp import FSDPError, FullyShardedDataParallelPlugin, _un
 SCRIPT = Path(__file__).with_name("fsdp_train_script.py")
 
 
-def _assert_close(ours: dict[str, torch.Tensor], ref: dict[str, torch.Tensor], atol: float) -> None:
-    assert ours.keys() == ref.keys()
-    for key in ref:
-        assert torch.allclose(ours[key], ref[key], atol=atol, rtol=0), key
-
-
 def test_two_process_fsdp_equals_one_process_with_the_global_batch(tmp_path: Path) -> None:
     from tests.training import accelerate_script, ddp_train_script
 
     torchrun(SCRIPT, 2, str(tmp_path))
     ddp_train_script.main(str(tmp_path / "single"), 4, 2)
     fsdp, single = tmp_path / "fsdp", tmp_path / "single"
-    _assert_close(saved_tagger_weights(fsdp / "model"), saved_tagger_weights(single / "model"), atol=1e-5)
-    h_fsdp, h_single = (json.loads((d / "history.json").read_text()) for d in (fsdp, single))
-    assert sum("loss" in e for e in h_fsdp) == 4 and sum("eval_loss" in e for e in h_fsdp) == 2
-    for a, b in zip(h_fsdp, h_single, strict=True):
-        for key in ("loss", "grad_norm", "learning_rate", "eval_loss", "eval_accuracy", "eval_count"):
-            if key in b:
-                assert a[key] == pytest.approx(b[key], abs=1e-5), (key, a, b)
+    assert_same_run(fsdp, single)
     # checkpoints: full weights (from_pretrained, with the real class name), name-keyed optimizer state, per-rank RNG
     checkpoint = fsdp / "checkpoint-4"
     assert {"model.safetensors", "config.json", "optimizer.pt", "rng_state_0.pth", "rng_state_1.pth"} <= {
         p.name for p in checkpoint.iterdir()}
     assert json.loads((checkpoint / "config.json").read_text())["architectures"] == ["BertForTokenClassification"]
     reloaded = AutoModelForTokenClassification.from_pretrained(checkpoint).state_dict()
-    _assert_close(reloaded, saved_tagger_weights(fsdp / "model"), atol=0)
+    assert_close(reloaded, saved_tagger_weights(fsdp / "model"), atol=0)
     optimizer = torch.load(checkpoint / "optimizer.pt")
     assert "bert.encoder.layer.0.attention.self.query.weight" in optimizer["state"]
     assert not list(fsdp.glob(".checkpoint-*"))
     # resumed from step 2 with another layout (shard_grad_op, one unit): the same end as the uninterrupted run
-    _assert_close(saved_tagger_weights(tmp_path / "resumed" / "model"), saved_tagger_weights(fsdp / "model"), atol=1e-6)
+    assert_close(saved_tagger_weights(tmp_path / "resumed" / "model"), saved_tagger_weights(fsdp / "model"), atol=1e-6)
     # Accelerator: 2 FSDP processes with batch 4 equal one process with batch 8
     accelerate_script.main(str(tmp_path / "acc_single"), 8, 2)
     ours, ref = (torch.load(tmp_path / name / "result.pt") for name in ("accelerate", "acc_single"))
-    _assert_close(ours["weights"], ref["weights"], atol=1e-5)
+    assert_close(ours["weights"], ref["weights"], atol=1e-5)
     assert ours["losses"] == pytest.approx(ref["losses"], abs=1e-5)
     assert torch.allclose(ours["predictions"], ref["predictions"], atol=1e-5)
-    _assert_close(torch.load(tmp_path / "accelerate" / "state" / "model.bin"), ref["weights"], atol=1e-5)
+    assert_close(torch.load(tmp_path / "accelerate" / "state" / "model.bin"), ref["weights"], atol=1e-5)
 
 
 @pytest.mark.parametrize(("fsdp", "config", "expected"), [
