@@ -93,6 +93,7 @@ _LAZY: dict[str, str] = {
     "get_scheduler": "embrace.training.schedules",
     "set_seed": "embrace.training.trainer",
     "Accelerator": "embrace.training.accelerator",
+    "FullyShardedDataParallelPlugin": "embrace.training.fsdp",
     # parameter-efficient fine-tuning (LoRA, PEFT file format)
     "LoraConfig": "embrace.peft", "TaskType": "embrace.peft", "PeftConfig": "embrace.peft",
     "PeftModel": "embrace.peft", "PeftModelForCausalLM": "embrace.peft",

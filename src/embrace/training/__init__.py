@@ -27,6 +27,7 @@ _NAMES: dict[str, str] = {
     "default_data_collator": "collators",
     "get_scheduler": "schedules",
     "Accelerator": "accelerator",
+    "FullyShardedDataParallelPlugin": "fsdp",
     "DistributedState": "distributed",
 }
 
