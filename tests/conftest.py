@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -37,3 +39,21 @@ def _offline_hub(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempP
     monkeypatch.setenv("HF_HOME", str(tmp_path_factory.getbasetemp() / "hf_home"))
     monkeypatch.delenv("HF_HUB_CACHE", raising=False)
     monkeypatch.setenv("TOKENIZERS_PARALLELISM", "false")
+
+
+@pytest.fixture(scope="module")
+def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """A fresh ``embrace hub serve`` subprocess for one test module (tests/hub/ uses one session-wide server)."""
+    from tests.hub.hub_helpers import make_server
+
+    server = make_server(tmp_path_factory.mktemp("hub"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def online(hub: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Any:
+    """embrace's hub client pointed at ``hub`` with alice's token and a fresh HF_HOME; returns the server."""
+    from tests.hub.hub_helpers import point_client_at
+
+    return point_client_at(hub, monkeypatch, tmp_path / "hf_home")

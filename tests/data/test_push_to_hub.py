@@ -4,11 +4,10 @@ replaces its shards, and the reference ``datasets`` library loads the same repo.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from tests.hub.hub_helpers import HubServer, make_server, point_client_at, run_reference
+from tests.hub.hub_helpers import HubServer, run_reference
 
 from embrace.data import ClassLabel, Dataset, DatasetDict, Features, Value, load_dataset
 from embrace.data.hub_push import PushToHubError
@@ -21,18 +20,6 @@ FEATURES = Features({"text": Value("string"), "label": ClassLabel(names=["neg", 
 def _rows(n: int, start: int = 0) -> dict[str, list]:
     return {"text": [f"row {i}" for i in range(start, start + n)], "label": [i % 2 for i in range(start, start + n)],
             "scores": [[float(i), 0.5] for i in range(start, start + n)]}
-
-
-@pytest.fixture(scope="module")
-def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HubServer]:
-    server = make_server(tmp_path_factory.mktemp("push_hub"))
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def online(hub: HubServer, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> HubServer:
-    return point_client_at(hub, monkeypatch, tmp_path / "hf_home")
 
 
 def test_dataset_dict_round_trip_through_the_hub(online: HubServer) -> None:
@@ -52,9 +39,9 @@ def test_dataset_dict_round_trip_through_the_hub(online: HubServer) -> None:
 
     # re-pushing one split replaces its shards and leaves the other split alone
     Dataset.from_dict(_rows(5, 50), features=FEATURES).push_to_hub("acme/pushed", split="train")
-    files = set(HfApi().list_repo_files("acme/pushed", repo_type="dataset"))
-    assert "data/train-00000-of-00001.parquet" in files and "data/train-00001-of-00003.parquet" not in files
-    assert "data/test-00000-of-00001.parquet" in files
+    after = set(HfApi().list_repo_files("acme/pushed", repo_type="dataset"))
+    assert "data/train-00000-of-00001.parquet" in after and "data/train-00001-of-00003.parquet" not in after
+    assert "data/test-00000-of-00001.parquet" in after
     again = load_dataset("acme/pushed", split="train")
     assert again["text"] == [f"row {i}" for i in range(50, 55)]
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from tests.hub.hub_helpers import HubServer, make_server, run_reference
+from tests.hub.hub_helpers import HubServer, run_reference
 
 from embrace.hub import HfApi
 from embrace.models.llama import LlamaForCausalLM
@@ -17,23 +17,6 @@ from embrace.peft import LoraConfig, PeftModel, get_peft_model
 transformers = pytest.importorskip("transformers")
 
 IDS = [[3, 17, 5, 9, 22]]
-
-
-@pytest.fixture(scope="module")
-def hub(tmp_path_factory: pytest.TempPathFactory):
-    server = make_server(tmp_path_factory.mktemp("peft_hub"))
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def online(hub: HubServer, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> HubServer:
-    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
-    monkeypatch.setenv("HF_ENDPOINT", hub.url)
-    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf_home"))
-    monkeypatch.setenv("HF_TOKEN", hub.tokens["alice"])
-    monkeypatch.setenv("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-    return hub
 
 
 def test_push_adapter_and_load_it_back_in_both_libraries(online: HubServer, tmp_path: Path) -> None:
