@@ -138,18 +138,9 @@ class BaseModelOutputWithPastAndCrossAttentions(ModelOutput):
 
 
 @dataclass
-class Seq2SeqSequenceClassifierOutput(ModelOutput):
-    """A seq2seq classifier: ``logits`` (batch, num_labels) from the decoder state at the last eos token."""
-
-    loss: torch.Tensor | None = None
-    logits: torch.Tensor | None = None
-    past_key_values: Any = None
-    decoder_hidden_states: Hidden = None
-    decoder_attentions: Hidden = None
-    cross_attentions: Hidden = None
-    encoder_last_hidden_state: torch.Tensor | None = None
-    encoder_hidden_states: Hidden = None
-    encoder_attentions: Hidden = None
+class Seq2SeqSequenceClassifierOutput(Seq2SeqLMOutput):
+    """A seq2seq classifier: ``logits`` (batch, num_labels) from the decoder state at the last eos token; the
+    other fields (and their order) are the LM output's."""
 
 
 @dataclass

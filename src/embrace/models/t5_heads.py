@@ -53,7 +53,19 @@ def _shift_source(config: T5Config, input_ids: torch.Tensor | None, decoder_inpu
     return shift_tokens_right(input_ids, config.pad_token_id, config.decoder_start_token_id)
 
 
-class T5ForSequenceClassification(T5PreTrainedModel):
+class _T5WithBody(T5PreTrainedModel):
+    """A head on a T5 body kept under ``transformer`` (the reference's layout for these two heads)."""
+
+    transformer: T5Model | T5EncoderModel
+
+    def get_input_embeddings(self) -> nn.Module:
+        return self.transformer.shared
+
+    def get_encoder(self) -> T5Stack:
+        return self.transformer.encoder
+
+
+class T5ForSequenceClassification(_T5WithBody):
     """T5 + a classification head on the decoder state at the last eos of ``input_ids`` (GLUE-style tasks)."""
 
     aliased_weights: ClassVar[dict[str, str]] = {
@@ -79,12 +91,6 @@ class T5ForSequenceClassification(T5PreTrainedModel):
             nn.init.normal_(module.weight, std=self.config.initializer_factor * self.config.d_model ** -0.5)
             nn.init.zeros_(module.bias)
 
-    def get_input_embeddings(self) -> nn.Module:
-        return self.transformer.shared
-
-    def get_encoder(self) -> T5Stack:
-        return self.transformer.encoder
-
     def forward(self, input_ids: torch.Tensor | None = None, attention_mask: torch.Tensor | None = None,
                 decoder_input_ids: torch.Tensor | None = None, decoder_attention_mask: torch.Tensor | None = None,
                 encoder_outputs: Any = None, inputs_embeds: torch.Tensor | None = None,
@@ -109,7 +115,7 @@ class T5ForSequenceClassification(T5PreTrainedModel):
         return result if return_dict is not False else result.to_tuple()
 
 
-class T5ForTokenClassification(T5PreTrainedModel):
+class T5ForTokenClassification(_T5WithBody):
     """The T5 encoder + a linear ``classifier`` per token: ``logits`` (batch, seq, num_labels)."""
 
     aliased_weights: ClassVar[dict[str, str]] = {"transformer.encoder.embed_tokens.weight": "transformer.shared.weight"}
@@ -129,12 +135,6 @@ class T5ForTokenClassification(T5PreTrainedModel):
         if module is self.classifier:
             nn.init.normal_(module.weight, std=self.config.initializer_factor)
             nn.init.zeros_(module.bias)
-
-    def get_input_embeddings(self) -> nn.Module:
-        return self.transformer.shared
-
-    def get_encoder(self) -> T5Stack:
-        return self.transformer.encoder
 
     def forward(self, input_ids: torch.Tensor | None = None, attention_mask: torch.Tensor | None = None,
                 inputs_embeds: torch.Tensor | None = None, labels: torch.Tensor | None = None,
