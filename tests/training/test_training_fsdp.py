@@ -14,7 +14,14 @@ from tests.training._helpers import assert_close, assert_same_run, saved_tagger_
 
 from embrace.models.auto import AutoModelForTokenClassification
 from embrace.training import TrainingArguments
-from embrace.training.fsdp import FSDPError, FullyShardedDataParallelPlugin, _units, normalize_fsdp_arguments
+from embrace.training.fsdp import (
+    FSDPError,
+    FullyShardedDataParallelPlugin,
+    _units,
+    normalize_fsdp_arguments,
+    optimizer_state_by_index,
+    optimizer_state_by_name,
+)
 
 SCRIPT = Path(__file__).with_name("fsdp_train_script.py")
 
@@ -38,6 +45,10 @@ def test_two_process_fsdp_equals_one_process_with_the_global_batch(tmp_path: Pat
     assert not list(fsdp.glob(".checkpoint-*"))
     # resumed from step 2 with another layout (shard_grad_op, one unit): the same end as the uninterrupted run
     assert_close(saved_tagger_weights(tmp_path / "resumed" / "model"), saved_tagger_weights(fsdp / "model"), atol=1e-6)
+    # ... and in one process (name-keyed optimizer state back to positions): the end of the single run
+    ddp_train_script.main(str(tmp_path / "resumed_single"), 4, 2, resume=str(fsdp / "checkpoint-2"))
+    assert_close(saved_tagger_weights(tmp_path / "resumed_single" / "model"), saved_tagger_weights(single / "model"),
+                 atol=1e-5)
     # Accelerator: 2 FSDP processes with batch 4 equal one process with batch 8
     accelerate_script.main(str(tmp_path / "acc_single"), 8, 2)
     ours, ref = (torch.load(tmp_path / name / "result.pt") for name in ("accelerate", "acc_single"))
@@ -105,3 +116,20 @@ def test_fsdp_in_one_process_trains_unsharded(tmp_path: Path) -> None:
     trainer = Trainer(model=tiny_classifier(), args=args, train_dataset=classification_data(8))
     assert trainer.fsdp_plugin is None
     trainer.train()
+
+
+def test_optimizer_state_converts_between_positions_and_names() -> None:
+    model = tiny_classifier()
+    no_decay = [p for n, p in model.named_parameters() if n.endswith("bias")]
+    decay = [p for n, p in model.named_parameters() if not n.endswith("bias")]
+    optimizer = torch.optim.AdamW([{"params": decay}, {"params": no_decay, "weight_decay": 0.0}], lr=1e-2)
+    model(input_ids=torch.tensor([[2, 11, 12]]), labels=torch.tensor([1])).loss.backward()
+    optimizer.step()
+    plain = optimizer.state_dict()
+    named = optimizer_state_by_name(model, optimizer, plain)
+    assert "bert.pooler.dense.bias" in named["state"] and named["param_groups"][1]["weight_decay"] == 0.0
+    back = optimizer_state_by_index(model, optimizer, named)
+    assert back["param_groups"] == plain["param_groups"] and back["state"].keys() == plain["state"].keys()
+    for index, entry in plain["state"].items():
+        assert all(torch.equal(back["state"][index][k], v) for k, v in entry.items())
+    assert optimizer_state_by_index(model, optimizer, plain) is plain

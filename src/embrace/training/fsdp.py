@@ -283,12 +283,46 @@ def load_full_model_state(model: nn.Module, state: dict[str, torch.Tensor]) -> N
 
 
 def load_full_optimizer_state(model: nn.Module, optimizer: torch.optim.Optimizer, state: dict[str, Any]) -> None:
-    """Load an optimizer state saved by :func:`full_optimizer_state` into this process's shards."""
-    import copy
-
+    """Load an optimizer state saved by :func:`full_optimizer_state` (or a plain ``optimizer.state_dict()`` of the
+    same parameter groups, e.g. from a DDP run) into this process's shards."""
     from torch.distributed.checkpoint.state_dict import set_optimizer_state_dict
 
-    set_optimizer_state_dict(model, optimizer, copy.deepcopy(state), options=_options())
+    # torch replaces the dict's values (deep copy), and wants parameter names as keys
+    set_optimizer_state_dict(model, optimizer, optimizer_state_by_name(model, optimizer, state), options=_options())
+
+
+def _index_names(model: nn.Module, optimizer: torch.optim.Optimizer, saved: dict[str, Any]) -> dict[int, str]:
+    """Position in a plain optimizer state dict -> parameter name, pairing its groups with ``optimizer``'s."""
+    names = {id(p): name for name, p in model.named_parameters()}
+    if len(saved["param_groups"]) != len(optimizer.param_groups):
+        raise FSDPError(f"the saved optimizer state has {len(saved['param_groups'])} parameter groups and this "
+                        f"optimizer {len(optimizer.param_groups)}")
+    return {index: names[id(param)] for group, live in zip(saved["param_groups"], optimizer.param_groups, strict=True)
+            for index, param in zip(group["params"], live["params"], strict=True)}
+
+
+def optimizer_state_by_name(model: nn.Module, optimizer: torch.optim.Optimizer, state: dict[str, Any]) -> dict[str, Any]:
+    """A deep copy of ``state`` keyed by parameter name (the FSDP checkpoint format)."""
+    import copy
+
+    state = copy.deepcopy(state)
+    if all(isinstance(key, str) for key in state["state"]) and all(
+            isinstance(p, str) for group in state["param_groups"] for p in group["params"]):
+        return state
+    to_name = _index_names(model, optimizer, state)
+    return {"state": {to_name[k]: v for k, v in state["state"].items()},
+            "param_groups": [{**g, "params": [to_name[i] for i in g["params"]]} for g in state["param_groups"]]}
+
+
+def optimizer_state_by_index(model: nn.Module, optimizer: torch.optim.Optimizer, state: dict[str, Any]) -> dict[str, Any]:
+    """``state`` in ``optimizer.state_dict()``'s format (positions as keys): an FSDP checkpoint's optimizer state
+    for an unsharded resume."""
+    if not any(isinstance(p, str) for group in state["param_groups"] for p in group["params"]):
+        return state
+    names = {id(p): name for name, p in model.named_parameters()}
+    position = {names[id(p)]: i for i, p in enumerate(p for group in optimizer.param_groups for p in group["params"])}
+    return {"state": {position[k]: v for k, v in state["state"].items()},
+            "param_groups": [{**g, "params": [position[n] for n in g["params"]]} for g in state["param_groups"]]}
 
 
 def save_full_model(model: nn.Module, state: dict[str, torch.Tensor], folder: str | os.PathLike[str]) -> None:

@@ -307,9 +307,10 @@ class Trainer:
     def _write_model(self) -> Callable[[Path], None] | None:
         """How to write the model into a checkpoint or ``save_model`` folder: ``None`` for the plain way; under FSDP
         every process joins the gather here and the returned writer (main process) saves the full weights."""
-        if self.fsdp_plugin is None:
+        from embrace.training.fsdp import full_model_state, is_fsdp_model, save_full_model
+
+        if self.fsdp_plugin is None or not is_fsdp_model(self.model):  # (not sharded before train())
             return None
-        from embrace.training.fsdp import full_model_state, save_full_model
 
         state = full_model_state(self.model)
         return lambda path: save_full_model(self.model, state, path)
@@ -320,6 +321,14 @@ class Trainer:
         from embrace.training.fsdp import load_full_model_state, read_full_model_state
 
         return lambda path: load_full_model_state(self.model, read_full_model_state(self.model, path))
+
+    def _read_optimizer(self, optimizer: torch.optim.Optimizer) -> Callable[[dict[str, Any]], None]:
+        """Load a checkpoint's optimizer state: name-keyed (FSDP) or position-keyed, whichever way it was saved."""
+        from embrace.training import fsdp
+
+        if self.fsdp_plugin is not None:
+            return lambda state: fsdp.load_full_optimizer_state(self.model, optimizer, state)
+        return lambda state: optimizer.load_state_dict(fsdp.optimizer_state_by_index(self.model, optimizer, state))
 
     def _load_model_weights(self, folder: str | Path) -> None:
         (self._read_model() or (lambda path: ckpt.load_model_weights(self.model, path)))(Path(folder))
@@ -467,12 +476,7 @@ class Trainer:
         if resume:
             folder = ckpt.latest_checkpoint(args.output_dir or ".") if resume is True else Path(str(resume))
             fresh = self.state
-            read_optimizer = None
-            if self.fsdp_plugin is not None:
-                from embrace.training.fsdp import load_full_optimizer_state
-
-                optimizer = self.optimizer
-                read_optimizer = lambda state: load_full_optimizer_state(self.model, optimizer, state)  # noqa: E731
+            read_optimizer = self._read_optimizer(self.optimizer)
             self.state = ckpt.load_checkpoint(folder, self.model, self.optimizer, self.lr_scheduler, rank=self.dist.rank,
                                               scaler=self.scaler, read_model=self._read_model(),
                                               read_optimizer=read_optimizer)
