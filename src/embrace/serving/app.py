@@ -94,13 +94,18 @@ async def send_error(send: Send, error: ApiError) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
+# the playground's own files, then the page scripts it shares with embrace.ui (static/sse.js)
+STATIC_PACKAGES = ("embrace.serving", "embrace.ui")
+
+
 def static_file(name: str) -> tuple[bytes, str] | None:
-    """A file of the playground (``embrace/serving/static/``), or None."""
+    """A file of the playground (``embrace/serving/static/``, else ``embrace/ui/static/``), or None."""
     parts = [p for p in name.split("/") if p]
     if not parts or any(p in (".", "..") or "\\" in p for p in parts):
         return None
-    node = resources.files("embrace.serving").joinpath("static", *parts)
-    if not node.is_file():
+    nodes = (resources.files(package).joinpath("static", *parts) for package in STATIC_PACKAGES)
+    node = next((found for found in nodes if found.is_file()), None)
+    if node is None:
         return None
     suffix = "." + parts[-1].rsplit(".", 1)[-1] if "." in parts[-1] else ""
     return node.read_bytes(), STATIC_TYPES.get(suffix, "application/octet-stream")

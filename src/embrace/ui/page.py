@@ -81,7 +81,7 @@ def render_page(interface: Interface) -> str:
 <footer>Built with embrace · <a href="api/config">API</a>: POST <code>api/predict</code> with <code>{{"data": [...]}}</code></footer>
 </main>
 <script id="interface-config" type="application/json">{config}</script>
-<script src="static/interface.js"></script>
+<script type="module" src="static/interface.js"></script>
 </body>
 </html>
 """

@@ -1,7 +1,9 @@
 // The embrace serve playground: chat with streaming, embeddings similarity, and a form per pipeline task.
 // Plain browser JavaScript against the server's own HTTP API (no build step, no dependencies). URLs are relative, so the
-// page also works behind a reverse proxy that serves it under a path prefix.
-"use strict";
+// page also works behind a reverse proxy that serves it under a path prefix. An ES module: the SSE reader comes from
+// embrace.ui's static/sse.js, which this server serves beside its own files.
+import {sseEvents} from "./sse.js";
+
 (function () {
   const $ = (id) => document.getElementById(id);
   const state = {chatModels: [], embeddingModels: [], tasks: {}, conversation: [], controller: null};
@@ -39,27 +41,6 @@
       banner("This server needs an API key: enter it at the top right.");
     }
     throw new ApiError(response.status, message);
-  }
-
-  // The events of a Server-Sent Events response, parsed from JSON, until "data: [DONE]"
-  async function* sseEvents(response) {
-    const reader = response.body.getReader();
-    const decoder = new TextDecoder();
-    let buffer = "";
-    for (;;) {
-      const {value, done} = await reader.read();
-      buffer += decoder.decode(value || new Uint8Array(), {stream: !done});
-      const blocks = buffer.split(/\r?\n\r?\n/);
-      buffer = done ? "" : blocks.pop();
-      for (const block of blocks) {
-        const data = block.split(/\r?\n/).filter((l) => l.startsWith("data:")).map((l) => l.slice(5).trimStart());
-        if (!data.length) continue;  // a ": keep-alive" comment
-        const text = data.join("\n");
-        if (text === "[DONE]") return;
-        yield JSON.parse(text);
-      }
-      if (done) return;
-    }
   }
 
   // ---- what the server serves --------------------------------------------------------------------------------------

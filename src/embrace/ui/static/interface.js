@@ -1,6 +1,8 @@
 // The page script of an embrace Interface: read the form, POST {"data": [...]} to api/predict, draw the outputs.
-// Plain browser JavaScript, no build step. The form itself is drawn by the server (embrace/ui/page.py).
-"use strict";
+// Plain browser JavaScript (an ES module), no build step. The form itself is drawn by the server
+// (embrace/ui/page.py); the SSE reader is static/sse.js, shared with the `embrace serve` playground.
+import {sseEvents} from "./sse.js";
+
 (function () {
   const config = JSON.parse(document.getElementById("interface-config").textContent);
   const form = document.getElementById("inputs");
@@ -85,24 +87,6 @@
   function showStatus(text, isError) {
     status.textContent = text;
     status.classList.toggle("error", Boolean(isError));
-  }
-
-  // The events of a Server-Sent Events response (api/stream), parsed from JSON
-  async function* sseEvents(response) {
-    const reader = response.body.getReader();
-    const decoder = new TextDecoder();
-    let buffer = "";
-    for (;;) {
-      const {value, done} = await reader.read();
-      buffer += decoder.decode(value || new Uint8Array(), {stream: !done});
-      const blocks = buffer.split(/\r?\n\r?\n/);
-      buffer = done ? "" : blocks.pop();
-      for (const block of blocks) {
-        const data = block.split(/\r?\n/).filter((l) => l.startsWith("data:")).map((l) => l.slice(5).trimStart());
-        if (data.length) yield JSON.parse(data.join("\n"));
-      }
-      if (done) return;
-    }
   }
 
   async function run(event) {
