@@ -13,6 +13,7 @@ from embrace.models.bert import BertForSequenceClassification
 from embrace.peft import LoraConfig, get_peft_model
 from embrace.training import EarlyStoppingCallback, Trainer, TrainerCallback, TrainingArguments
 from embrace.training.callbacks import TrainerError
+from embrace.training.checkpointing import TrainerCheckpointError
 
 from ._helpers import classification_data, tagging_data, tiny_classifier, tiny_config, tiny_tagger
 
@@ -271,3 +272,38 @@ def test_remove_unused_columns_for_forward_with_kwargs(tmp_path, caplog, build):
                 "you can safely ignore this message.") in caplog.text
     with pytest.raises(TrainerError, match="no column of the training set"):
         Trainer(model=build(), args=_args(tmp_path), train_dataset=[{"text": "a", "id": 1}] * 4).train()
+
+
+def test_token_labels_outside_num_labels_fail_before_training(tmp_path):
+    data = tagging_data(24)
+    data[-1]["labels"][0] = 7  # in the last batch: would stop the run after most of its steps
+    trainer = Trainer(model=tiny_tagger(), args=_args(tmp_path, max_steps=3), train_dataset=data)
+    with pytest.raises(TrainerError, match=r"labels must be in \[0, 3\).*\[7\]"):
+        trainer.train()
+    assert trainer.state.global_step == 0
+
+
+def test_bad_checkpoint_leaves_the_model_untouched(tmp_path):
+    data = classification_data(8)
+    args = _args(tmp_path, max_steps=1, save_strategy="steps", save_steps=1)
+    Trainer(model=tiny_classifier(seed=1), args=args, train_dataset=data).train()
+    checkpoint = tmp_path / "checkpoint-1"
+    model = tiny_classifier(seed=2)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    (checkpoint / "scheduler.pt").write_bytes(b"truncated")
+    with pytest.raises(TrainerCheckpointError, match="corrupt"):
+        Trainer(model=model, args=args, train_dataset=data).train(str(checkpoint))
+    assert all(torch.equal(v, before[k]) for k, v in model.state_dict().items())  # files are read before applying
+    other = tmp_path / "other"
+    Trainer(model=tiny_classifier(num_labels=3), args=_args(other, max_steps=1, save_strategy="steps", save_steps=1),
+            train_dataset=classification_data(8)).train()
+    with pytest.raises(TrainerCheckpointError, match="does not match"):  # a checkpoint of another model shape
+        Trainer(model=tiny_classifier(), args=args, train_dataset=data).train(str(other / "checkpoint-1"))
+    (other / "checkpoint-1" / "trainer_state.json").write_text("{not json")
+    with pytest.raises(TrainerCheckpointError, match="corrupt"):
+        Trainer(model=tiny_classifier(num_labels=3), args=args, train_dataset=data).train(str(other / "checkpoint-1"))
+
+
+def test_predict_without_a_dataset(tmp_path):
+    with pytest.raises(TrainerError, match="predict\\(\\) needs a test_dataset"):
+        Trainer(model=tiny_classifier(), args=_args(tmp_path)).predict(None)

@@ -134,19 +134,24 @@ def load_checkpoint(folder: Path, model: nn.Module, optimizer: torch.optim.Optim
     if missing:
         raise TrainerCheckpointError(f"cannot resume from {folder}: it lacks {', '.join(missing)} (a checkpoint "
                                      "saved with save_only_model=True, or not a Trainer checkpoint)")
-    try:
+    try:  # read every file before changing anything, so a bad checkpoint leaves the run as it was
         state = TrainerState.load_from_json(folder / STATE_NAME)
-        (read_model or (lambda path: load_model_weights(model, path)))(folder)
         optimizer_state = torch.load(folder / OPTIMIZER_NAME, map_location="cpu", weights_only=True)
-        (read_optimizer or optimizer.load_state_dict)(optimizer_state)
-        scheduler.load_state_dict(torch.load(folder / SCHEDULER_NAME, weights_only=True))
-        # our own file: python/numpy RNG states are tuples and arrays, which weights_only refuses
-        if scaler is not None and (folder / SCALER_NAME).exists():
-            scaler.load_state_dict(torch.load(folder / SCALER_NAME, weights_only=True))
+        scheduler_state = torch.load(folder / SCHEDULER_NAME, weights_only=True)
+        scaler_file = folder / SCALER_NAME
+        scaler_state = torch.load(scaler_file, weights_only=True) if scaler is not None and scaler_file.exists() else None
         per_rank = folder / rank_rng_name(rank)
+        # our own file: python/numpy RNG states are tuples and arrays, which weights_only refuses
         rng = torch.load(per_rank if per_rank.exists() else folder / RNG_NAME, weights_only=False)
+        (read_model or (lambda path: load_model_weights(model, path)))(folder)
+        (read_optimizer or optimizer.load_state_dict)(optimizer_state)
+        scheduler.load_state_dict(scheduler_state)
+        if scaler_state is not None:
+            scaler.load_state_dict(scaler_state)
     except TrainerCheckpointError:
         raise
+    except CheckpointError as exc:  # the weights do not fit the model (another architecture or size)
+        raise TrainerCheckpointError(f"cannot resume from {folder}: {exc}") from exc
     except Exception as exc:  # corrupt or truncated files: say which checkpoint, keep the cause
         raise TrainerCheckpointError(f"cannot resume from {folder}: a file is corrupt or unreadable ({exc})") from exc
     restore_rng_state(rng)

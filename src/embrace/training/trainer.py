@@ -386,9 +386,12 @@ class Trainer:
                                    "the right num_labels or remap the labels")
 
     def _check_dataset_labels(self, dataset: Any) -> None:
-        """Before training: scalar class labels of a classification model's data must lie in [0, num_labels)."""
+        """Before training: class labels of a sequence or token classification model's data (scalars, or per-token
+        lists with -100 for ignored positions) must lie in [0, num_labels), so a bad label late in the data cannot
+        stop a run halfway."""
         num_labels = getattr(getattr(self.model, "config", None), "num_labels", None)
-        if not num_labels or "SequenceClassification" not in type(self.model).__name__ or dataset is None:
+        kind = type(self.model).__name__
+        if not num_labels or not ("SequenceClassification" in kind or "TokenClassification" in kind) or dataset is None:
             return
         for part in dataset.values() if isinstance(dataset, dict) else [dataset]:
             columns = getattr(part, "column_names", None)
@@ -398,7 +401,8 @@ class Trainer:
             if name is None:
                 continue
             values = part[name] if hasattr(part, "column_names") else [row.get(name) for row in part]
-            ints = [v for v in values if isinstance(v, int) and not isinstance(v, bool) and v != -100]
+            flat = [x for v in values for x in (v if isinstance(v, (list, tuple)) else [v])]
+            ints = [v for v in flat if isinstance(v, int) and not isinstance(v, bool) and v != -100]
             bad = [v for v in ints if not 0 <= v < num_labels]
             if bad:
                 raise TrainerError(f"labels must be in [0, {num_labels}) for this model (num_labels={num_labels}) "
@@ -795,6 +799,8 @@ class Trainer:
     def predict(self, test_dataset: Any, ignore_keys: list[str] | None = None,
                 metric_key_prefix: str = "test") -> PredictionOutput:
         """Predictions (numpy), label ids (when the data has labels) and ``test_``-prefixed metrics."""
+        if test_dataset is None:
+            raise TrainerError("predict() needs a test_dataset")
         output = self._timed(test_dataset, metric_key_prefix, ignore_keys)
         self.control = self._event("on_predict", metrics=output.metrics)
         return output
