@@ -141,3 +141,33 @@ def test_squad_v2_all_unanswerable_and_thresholds():
 def test_squad_v2_bad_input(predictions, references, message):
     with pytest.raises(MetricInputError, match=message):
         metrics.load("squad_v2").compute(predictions=predictions, references=references)
+
+
+def test_squad_v2_through_evaluates_input_handling():
+    """evaluate's own Metric machinery (squad_v2's features: probabilities stored as float32) around the oracle."""
+    evaluate = pytest.importorskip("evaluate")
+    datasets = pytest.importorskip("datasets")
+
+    class OfficialV2(evaluate.Metric):
+        def _info(self):
+            prediction = {"id": datasets.Value("string"), "prediction_text": datasets.Value("string"),
+                          "no_answer_probability": datasets.Value("float32")}
+            answers = datasets.features.Sequence({"text": datasets.Value("string"),
+                                                  "answer_start": datasets.Value("int32")})
+            return evaluate.MetricInfo(description="", citation="", inputs_description="", features=datasets.Features(
+                {"predictions": prediction, "references": {"id": datasets.Value("string"), "answers": answers}}))
+
+        def _compute(self, predictions, references, no_answer_threshold=1.0):
+            return official_v2(references, predictions, no_answer_threshold)
+
+    references = [{"id": "a", "answers": {"text": ["Paris"], "answer_start": [0]}},
+                  {"id": "b", "answers": {"text": [], "answer_start": []}},
+                  {"id": "c", "answers": {"text": ["the Seine", "Seine river"], "answer_start": [3, 5]}}]
+    predictions = [{"id": "a", "prediction_text": "paris", "no_answer_probability": 0.1},
+                   {"id": "b", "prediction_text": "Seine", "no_answer_probability": 0.7},
+                   {"id": "c", "prediction_text": "river", "no_answer_probability": 0.3}]
+    for threshold in (1.0, 0.5, 0.2):
+        expected = OfficialV2().compute(predictions=predictions, references=references, no_answer_threshold=threshold)
+        got = metrics.load("squad_v2").compute(predictions=predictions, references=references,
+                                               no_answer_threshold=threshold)
+        assert got == expected
