@@ -1,7 +1,7 @@
 """Run by test_training_distributed.py under ``torchrun --nproc_per_node=2`` (and in one process for the
 comparison): a tiny token tagger with ragged labels, trained with the plain Trainer API and no DDP code.
-``fsdp``/``resume`` (used by fsdp_train_script.py): the ``TrainingArguments.fsdp`` options and a checkpoint to
-resume from."""
+``fsdp``/``fsdp_config``/``resume`` (used by fsdp_train_script.py): the ``TrainingArguments`` FSDP settings and a
+checkpoint to resume from."""
 
 from __future__ import annotations
 
@@ -16,9 +16,11 @@ from tests.training._helpers import tagging_data, tiny_tagger
 from embrace.training import Trainer, TrainingArguments
 
 
-def main(output_dir: str, per_device: int, accumulation: int, fsdp: str = "", resume: str | None = None) -> None:
+def main(output_dir: str, per_device: int, accumulation: int, fsdp: str = "", resume: str | None = None,
+         fsdp_config: dict | None = None) -> None:
     torch.set_num_threads(1)
     args = TrainingArguments(output_dir=output_dir, per_device_train_batch_size=per_device, fsdp=fsdp,
+                             fsdp_config=fsdp_config,
                              gradient_accumulation_steps=accumulation, max_steps=4, learning_rate=1e-2,
                              warmup_steps=1, weight_decay=0.01, logging_steps=1, save_strategy="steps", save_steps=2,
                              eval_strategy="steps", eval_steps=2, per_device_eval_batch_size=3, disable_tqdm=True,

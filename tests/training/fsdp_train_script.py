@@ -14,7 +14,7 @@ from tests.training import accelerate_script, ddp_train_script
 def main(output_dir: str) -> None:
     out = Path(output_dir)
     ddp_train_script.main(str(out / "fsdp"), 2, 2, fsdp="full_shard auto_wrap")
-    ddp_train_script.main(str(out / "resumed"), 2, 2, fsdp="shard_grad_op",
+    ddp_train_script.main(str(out / "resumed"), 2, 2, fsdp="shard_grad_op", fsdp_config={"auto_wrap_policy": "NO_WRAP"},
                           resume=str(out / "fsdp" / "checkpoint-2"))
     os.environ["ACCELERATE_USE_FSDP"] = "true"
     accelerate_script.main(str(out / "accelerate"), 4, 2)

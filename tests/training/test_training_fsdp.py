@@ -102,6 +102,7 @@ def test_wrap_policies_pick_the_transformer_layers_or_large_modules() -> None:
         _units(model, FullyShardedDataParallelPlugin(transformer_cls_names_to_wrap="LlamaDecoderLayer"))
     big = _units(model, FullyShardedDataParallelPlugin(auto_wrap_policy="size_based_wrap", min_num_params=1000))
     assert big and all(sum(p.numel() for p in m.parameters()) >= 1000 for m in big)
+    assert not any(isinstance(m, torch.nn.ModuleList) for m in big)  # fully_shard needs a forward
     assert _units(model, FullyShardedDataParallelPlugin(auto_wrap_policy="NO_WRAP")) == []
     assert FullyShardedDataParallelPlugin(reshard_after_forward="SHARD_GRAD_OP").reshard_after_forward is False
 

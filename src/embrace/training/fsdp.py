@@ -209,7 +209,7 @@ def _units(model: nn.Module, plugin: FullyShardedDataParallelPlugin) -> list[nn.
     units: list[nn.Module] = []
     taken: set[int] = set()
     for module in reversed(list(model.modules())):  # children before parents
-        if module is model:
+        if module is model or isinstance(module, (nn.ModuleList, nn.ModuleDict)):  # containers have no forward
             continue
         own = sum(p.numel() for p in module.parameters() if id(p) not in taken)
         if own >= plugin.min_num_params:
