@@ -17,7 +17,7 @@ from embrace.models.phi3 import Phi3ForCausalLM
 
 from .causal_parity import VOCAB, max_logit_diff, padded_batch, save_reference
 
-BASE = dict(vocab_size=VOCAB, hidden_size=32, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
+BASE: dict[str, Any] = dict(vocab_size=VOCAB, hidden_size=32, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
             intermediate_size=48, max_position_embeddings=64, pad_token_id=0, bos_token_id=1, eos_token_id=2)
 ORIGINAL = 16  # the LongRoPE cases' original context: prompts of 8 + 32 new tokens cross it
 
@@ -47,7 +47,8 @@ def pair(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactor
 def test_loads_into_phi3_with_every_weight(pair: tuple[Any, Any, Path]) -> None:
     reference, ours, _ = pair
     assert type(ours) is Phi3ForCausalLM
-    assert ours.loading_report.missing_keys == [] and ours.loading_report.unexpected_keys == []
+    report = ours.loading_report
+    assert report is not None and report.missing_keys == [] and report.unexpected_keys == []
     assert set(ours.state_dict()) == set(reference.state_dict())
     assert ours.config.rope_parameters == reference.config.rope_parameters
 
@@ -73,8 +74,8 @@ def test_crossing_the_original_context_reruns_the_sequence_as_the_reference(tmp_
     """Scores (not only tokens) after the LongRoPE switch: without the re-run they drift by ~1e-3."""
     reference = save_reference(transformers.Phi3Config(**BASE, **CASES["longrope"]), tmp_path)
     ours = Phi3ForCausalLM.from_pretrained(tmp_path)
-    ids = torch.randint(3, VOCAB, (1, 10))
-    options = dict(max_new_tokens=12, min_new_tokens=12, output_scores=True, return_dict_in_generate=True)
+    ids = torch.randint(3, VOCAB, (1, 10), generator=torch.Generator().manual_seed(3))
+    options: dict[str, Any] = dict(max_new_tokens=12, min_new_tokens=12, output_scores=True, return_dict_in_generate=True)
     expected = reference.generate(ids, do_sample=False, **options)
     got = ours.generate(ids, **options)
     assert torch.equal(got.sequences, expected.sequences)
@@ -195,3 +196,20 @@ def test_gguf_phi3_longrope_partial_rotary_and_window(tmp_path: Path) -> None:
     ids, mask = padded_batch(length=8)
     expected = reference.generate(ids, attention_mask=mask, max_new_tokens=32, min_new_tokens=32, do_sample=False)
     assert torch.equal(ours.generate(ids, attention_mask=mask, max_new_tokens=32, min_new_tokens=32), expected)
+
+
+def test_lora_on_the_fused_projections_loads_in_peft(tmp_path: Path) -> None:
+    """Adapters name the fused modules as ``peft`` does (``qkv_proj``, ``gate_up_proj``) and load there."""
+    peft = pytest.importorskip("peft")
+    from embrace.peft import LoraConfig, get_peft_model
+
+    reference = save_reference(transformers.Phi3Config(**BASE), tmp_path / "base")
+    targets = ["qkv_proj", "o_proj", "gate_up_proj", "down_proj"]
+    ours = get_peft_model(Phi3ForCausalLM.from_pretrained(tmp_path / "base"),
+                          LoraConfig(r=2, target_modules=targets, init_lora_weights=False, task_type="CAUSAL_LM"))
+    ours.save_pretrained(tmp_path / "adapter")
+    loaded = peft.PeftModel.from_pretrained(reference, tmp_path / "adapter").eval()
+    ids, mask = padded_batch()
+    assert max_logit_diff(loaded, ours.eval(), ids, mask) < 1e-4
+    with torch.no_grad(), loaded.disable_adapter():  # the adapter really changes the fused layers' outputs
+        assert (ours(ids).logits - loaded(ids).logits).abs().max() > 1e-3
