@@ -262,10 +262,11 @@ class Accelerator:
         return wrapped
 
     def prepare_model(self, model: nn.Module) -> nn.Module:
-        model = model.to(self.device)
         self._models.append(model)
-        if self.fsdp_plugin is not None:
+        if self.fsdp_plugin is not None:  # moved to the device unit by unit as it is sharded
             return shard_model(model, self.fsdp_plugin, self.device, self._pending_optimizers)
+        model = model.to(self.device)
+        self._models[-1] = model
         if self.state.enabled:
             device_ids = [self.device.index] if self.device.type == "cuda" else None
             return nn.parallel.DistributedDataParallel(model, device_ids=device_ids)

@@ -138,9 +138,10 @@ class Trainer:
             model = model_init()
         self.dist = DistributedState.from_env(use_cpu=self.args.use_cpu)
         self.device = self.dist.device
-        self.model = model.to(self.device)
-        self.model_wrapped: nn.Module = self.model  # DistributedDataParallel around it under torchrun
         self.fsdp_plugin = self._fsdp_plugin()
+        # FSDP moves each unit to the device as it shards it: the whole model never has to fit on one device
+        self.model = model if self.fsdp_plugin is not None else model.to(self.device)
+        self.model_wrapped: nn.Module = self.model  # DistributedDataParallel around it under torchrun
         self.scaler = self._check_precision()
         self.processing_class = processing_class if processing_class is not None else tokenizer
         if data_collator is None:
@@ -151,6 +152,8 @@ class Trainer:
         self.compute_loss_func, self.compute_metrics = compute_loss_func, compute_metrics
         self.preprocess_logits_for_metrics = preprocess_logits_for_metrics
         self.optimizer, self.lr_scheduler = optimizers
+        if self.fsdp_plugin is not None:  # sharded now (in place), so evaluate/save_model work before train()
+            self.model_wrapped = self._wrap_model()
         self.label_names = self.args.label_names or (
             ["start_positions", "end_positions"] if "QuestionAnswering" in type(model).__name__ else ["labels"])
         self._signature_columns = self._model_input_names()
@@ -307,10 +310,9 @@ class Trainer:
     def _write_model(self) -> Callable[[Path], None] | None:
         """How to write the model into a checkpoint or ``save_model`` folder: ``None`` for the plain way; under FSDP
         every process joins the gather here and the returned writer (main process) saves the full weights."""
-        from embrace.training.fsdp import full_model_state, is_fsdp_model, save_full_model
-
-        if self.fsdp_plugin is None or not is_fsdp_model(self.model):  # (not sharded before train())
+        if self.fsdp_plugin is None:
             return None
+        from embrace.training.fsdp import full_model_state, save_full_model
 
         state = full_model_state(self.model)
         return lambda path: save_full_model(self.model, state, path)
