@@ -39,3 +39,27 @@ def max_logit_diff(reference: Any, ours: Any, ids: torch.Tensor, mask: torch.Ten
         a = reference(ids, attention_mask=mask).logits
         b = ours(ids, attention_mask=mask).logits
     return (a - b)[mask.bool()].abs().max().item()
+
+
+def assert_generate_matches(reference: Any, ours: Any, ids: torch.Tensor, mask: torch.Tensor | None,
+                            beams: tuple[int, ...] = (1, 3), new_tokens: int = 32) -> None:
+    """Greedy (``1``) and beam-search generation of ``ours`` equal the reference's, token for token, for
+    ``new_tokens`` new tokens (EOS suppressed until then, so the whole length is compared)."""
+    for num_beams in beams:
+        options: dict[str, Any] = dict(max_new_tokens=new_tokens, min_new_tokens=new_tokens, num_beams=num_beams)
+        expected = reference.generate(ids, attention_mask=mask, do_sample=False, **options)
+        got = ours.generate(ids, attention_mask=mask, **options)
+        assert torch.equal(got, expected), options
+
+
+def assert_incremental_equals_full(model: Any, ids: torch.Tensor, prefix: int = 7) -> None:
+    """A prefix forward then one token at a time, through a dynamic and a static cache, gives the full forward's
+    logits."""
+    from embrace.models.cache import DynamicCache, StaticCache
+
+    with torch.no_grad():
+        full = model(ids).logits
+        for cache in (DynamicCache(), StaticCache(ids.shape[1])):
+            first = model(ids[:, :prefix], past_key_values=cache).logits
+            rest = [model(ids[:, i:i + 1], past_key_values=cache).logits for i in range(prefix, ids.shape[1])]
+            assert torch.allclose(torch.cat([first, *rest], dim=1), full, atol=1e-5)

@@ -6,12 +6,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import torch
 import transformers
 
 from embrace.models.auto import AutoModelForCausalLM
 
-from .causal_parity import VOCAB, max_logit_diff, padded_batch, save_reference
+from .causal_parity import (
+    VOCAB,
+    assert_generate_matches,
+    assert_incremental_equals_full,
+    max_logit_diff,
+    padded_batch,
+    save_reference,
+)
 
 SMALL = dict(vocab_size=VOCAB, hidden_size=32, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
              intermediate_size=64, max_position_embeddings=64, pad_token_id=0, bos_token_id=1, eos_token_id=2)
@@ -60,10 +66,7 @@ def test_greedy_generate_matches_reference_batched(pair: tuple[Any, Any, Path], 
     if request.node.callspec.params["pair"] not in GENERATE_CASES:
         pytest.skip("greedy parity runs on a representative subset of configs; logits parity covers the rest")
     reference, ours, _ = pair
-    ids, mask = padded_batch(length=8)
-    expected = reference.generate(ids, attention_mask=mask, max_new_tokens=32, do_sample=False)
-    got = ours.generate(ids, attention_mask=mask, max_new_tokens=32)
-    assert torch.equal(got, expected)
+    assert_generate_matches(reference, ours, *padded_batch(length=8), beams=(1,))
 
 
 def test_save_load_round_trip_both_ways(pair: tuple[Any, Any, Path], tmp_path: Path) -> None:
@@ -79,15 +82,7 @@ def test_save_load_round_trip_both_ways(pair: tuple[Any, Any, Path], tmp_path: P
 
 
 def test_incremental_decoding_equals_full_forward(pair: tuple[Any, Any, Path]) -> None:
-    from embrace.models.cache import DynamicCache, StaticCache
-
     _, ours, _ = pair
     if ours.config.rope_parameters["rope_type"] == "dynamic":
         pytest.skip("dynamic NTK rescales with the current length, so prefix and full forwards differ by design")
-    ids, _ = padded_batch()
-    with torch.no_grad():
-        full = ours(ids).logits
-        for cache in (DynamicCache(), StaticCache(ids.shape[1])):
-            first = ours(ids[:, :7], past_key_values=cache).logits
-            rest = [ours(ids[:, i:i + 1], past_key_values=cache).logits for i in range(7, ids.shape[1])]
-            assert torch.allclose(torch.cat([first, *rest], dim=1), full, atol=1e-5)
+    assert_incremental_equals_full(ours, padded_batch()[0])

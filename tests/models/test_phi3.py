@@ -15,7 +15,14 @@ from embrace.errors import InvalidConfigError
 from embrace.models.auto import AutoConfig, AutoModelForCausalLM
 from embrace.models.phi3 import Phi3ForCausalLM
 
-from .causal_parity import VOCAB, max_logit_diff, padded_batch, save_reference
+from .causal_parity import (
+    VOCAB,
+    assert_generate_matches,
+    assert_incremental_equals_full,
+    max_logit_diff,
+    padded_batch,
+    save_reference,
+)
 
 BASE: dict[str, Any] = dict(vocab_size=VOCAB, hidden_size=32, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
             intermediate_size=48, max_position_embeddings=64, pad_token_id=0, bos_token_id=1, eos_token_id=2)
@@ -62,12 +69,7 @@ def test_logits_match_reference_with_left_padding(pair: tuple[Any, Any, Path], l
 
 def test_greedy_and_beam_match_reference_batched(pair: tuple[Any, Any, Path]) -> None:
     reference, ours, _ = pair
-    ids, mask = padded_batch(length=8)
-    for kwargs in ({}, {"num_beams": 3}):
-        expected = reference.generate(ids, attention_mask=mask, max_new_tokens=32, min_new_tokens=32,
-                                      do_sample=False, **kwargs)
-        got = ours.generate(ids, attention_mask=mask, max_new_tokens=32, min_new_tokens=32, **kwargs)
-        assert torch.equal(got, expected), kwargs
+    assert_generate_matches(reference, ours, *padded_batch(length=8))
 
 
 def test_crossing_the_original_context_reruns_the_sequence_as_the_reference(tmp_path: Path) -> None:
@@ -97,16 +99,9 @@ def test_save_load_round_trip_both_ways(pair: tuple[Any, Any, Path], tmp_path: P
 
 
 def test_incremental_decoding_equals_full_forward(pair: tuple[Any, Any, Path]) -> None:
-    from embrace.models.cache import DynamicCache, StaticCache
-
     _, ours, _ = pair
-    ids, _ = padded_batch(length=ORIGINAL)  # within the original context: one set of LongRoPE factors throughout
-    with torch.no_grad():
-        full = ours(ids).logits
-        for cache in (DynamicCache(), StaticCache(ids.shape[1])):
-            first = ours(ids[:, :7], past_key_values=cache).logits
-            rest = [ours(ids[:, i:i + 1], past_key_values=cache).logits for i in range(7, ids.shape[1])]
-            assert torch.allclose(torch.cat([first, *rest], dim=1), full, atol=1e-5)
+    # within the original context: one set of LongRoPE factors throughout
+    assert_incremental_equals_full(ours, padded_batch(length=ORIGINAL)[0])
 
 
 @pytest.mark.parametrize("spelling", [
@@ -193,9 +188,7 @@ def test_gguf_phi3_longrope_partial_rotary_and_window(tmp_path: Path) -> None:
     assert ours.config.sliding_window == case["sliding_window"]
     ids, mask = padded_batch(length=24)
     assert max_logit_diff(reference, ours, ids, mask) < 1e-4
-    ids, mask = padded_batch(length=8)
-    expected = reference.generate(ids, attention_mask=mask, max_new_tokens=32, min_new_tokens=32, do_sample=False)
-    assert torch.equal(ours.generate(ids, attention_mask=mask, max_new_tokens=32, min_new_tokens=32), expected)
+    assert_generate_matches(reference, ours, *padded_batch(length=8), beams=(1,))
 
 
 def test_lora_on_the_fused_projections_loads_in_peft(tmp_path: Path) -> None:
