@@ -134,3 +134,31 @@ def test_optimizer_state_converts_between_positions_and_names() -> None:
     for index, entry in plain["state"].items():
         assert all(torch.equal(back["state"][index][k], v) for k, v in entry.items())
     assert optimizer_state_by_index(model, optimizer, plain) is plain
+
+
+@pytest.mark.parametrize(("fsdp", "config"), [
+    ("full_shard auto_wrap", None),
+    ("shard_grad_op", None),
+    (True, {"fsdp_transformer_layer_cls_to_wrap": "BertLayer", "cpu_offload": True}),
+    (["full_shard", "offload"], {"auto_wrap_policy": "NO_WRAP", "reshard_after_forward": "false"}),
+])
+def test_fsdp_settings_equal_the_reference(tmp_path: Path, fsdp, config) -> None:
+    """transformers 5.23 turns the same arguments into the same accelerate FSDP plugin settings."""
+    import copy
+    import warnings
+
+    from transformers import TrainingArguments as Reference
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ref = Reference(output_dir=str(tmp_path), fsdp=copy.deepcopy(fsdp), fsdp_config=copy.deepcopy(config))
+    expected = ref.fsdp_plugin_args
+    args = TrainingArguments(output_dir=str(tmp_path), fsdp=fsdp, fsdp_config=config)
+    ours = FullyShardedDataParallelPlugin.from_training_args(args.fsdp, args.fsdp_config)  # type: ignore[arg-type]
+    assert ours.fsdp_version == expected["fsdp_version"]
+    assert ours.reshard_after_forward == expected["reshard_after_forward"]
+    assert ours.cpu_offload == expected.get("cpu_offload", False)
+    assert ours.auto_wrap_policy == expected["auto_wrap_policy"].lower()
+    assert ours.state_dict_type == expected["state_dict_type"]
+    names = expected.get("transformer_cls_names_to_wrap")
+    assert ours.transformer_cls_names_to_wrap == (names.split(",") if names else None)
