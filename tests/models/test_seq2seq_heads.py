@@ -121,17 +121,24 @@ def test_logits_and_loss_match(pair: tuple[str, Any, Any, Path]) -> None:
         assert torch.equal(as_tuple[0], getattr(plain, outputs_of(name)[0]))
 
 
-def test_seq2seq_heads_return_the_body_outputs(pair: tuple[str, Any, Any, Path]) -> None:
+def test_seq2seq_heads_return_the_body_outputs_and_attentions(pair: tuple[str, Any, Any, Path]) -> None:
     name, reference, ours, _ = pair
     if name.endswith("-token"):
         pytest.skip("the token head runs the encoder only")
     ids, mask = inputs(name)
-    with torch.no_grad():
-        expected = reference(input_ids=ids, attention_mask=mask)
-        got = ours(input_ids=ids, attention_mask=mask, output_hidden_states=True)
+    reference.set_attn_implementation("eager")  # the reference returns weights only from eager attention
+    try:
+        with torch.no_grad():
+            expected = reference(input_ids=ids, attention_mask=mask, output_attentions=True,
+                                 output_hidden_states=True)
+            got = ours(input_ids=ids, attention_mask=mask, output_attentions=True, output_hidden_states=True)
+    finally:
+        reference.set_attn_implementation("sdpa")
     assert (got.encoder_last_hidden_state - expected.encoder_last_hidden_state).abs().max().item() < TOL
-    layers = reference.config.decoder_layers if "bart" in name else reference.config.num_decoder_layers
-    assert len(got.decoder_hidden_states) == layers + 1
+    for field in ("encoder_attentions", "decoder_attentions", "cross_attentions", "decoder_hidden_states"):
+        assert len(getattr(got, field)) == len(getattr(expected, field)) > 0
+        for a, b in zip(getattr(got, field), getattr(expected, field)):
+            assert (a - b).abs().max().item() < TOL, field
 
 
 def test_our_save_loads_in_the_reference(pair: tuple[str, Any, Any, Path], tmp_path: Path) -> None:
@@ -187,7 +194,7 @@ def test_our_head_checkpoint_loads_into_the_lm_body(tmp_path: Path) -> None:
     build_reference("t5-seq", tmp_path)
     head = T5ForSequenceClassification.from_pretrained(tmp_path)
     body = T5Model.from_pretrained(tmp_path)
-    assert body.loading_report.missing_keys == []
+    assert body.loading_report is not None and body.loading_report.missing_keys == []
     assert torch.equal(body.shared.weight, head.transformer.shared.weight)
 
 
@@ -200,20 +207,24 @@ def test_fresh_models_tie_and_initialise(tmp_path: Path) -> None:
         T5ForTokenClassification,
     )
 
-    config = T5Config(**{**TINY, "num_labels": 4})
+    config = T5Config(**tiny_t5(num_labels=4))
     seq = T5ForSequenceClassification(config)
     assert seq.transformer.encoder.embed_tokens.weight is seq.transformer.shared.weight
     assert seq.classification_head.out_proj.weight.shape == (4, 32)
     assert torch.count_nonzero(seq.classification_head.dense.bias) == 0
     token = T5ForTokenClassification(config)
     assert token.transformer.encoder.embed_tokens.weight is token.transformer.shared.weight
-    qa = T5ForQuestionAnswering(T5Config(**TINY))
+    qa = T5ForQuestionAnswering(T5Config(**tiny_t5()))
     assert qa.decoder.embed_tokens.weight is qa.shared.weight and qa.qa_outputs.weight.shape == (2, 32)
     bart = BartForQuestionAnswering(BartConfig(**COMMON))  # BART's default config has 3 labels; QA forces 2
     assert bart.config.num_labels == 2 and bart.qa_outputs.weight.shape == (2, 32)
     seq.save_pretrained(tmp_path)
     assert "transformer.shared.weight" in _keys(tmp_path)
     assert "transformer.encoder.embed_tokens.weight" not in _keys(tmp_path)
+
+
+def tiny_t5(**overrides: Any) -> dict[str, Any]:
+    return {**TINY, **overrides}
 
 
 def _keys(folder: Path) -> set[str]:
@@ -228,15 +239,15 @@ def test_bad_inputs_give_clear_errors(tmp_path: Path) -> None:
     from embrace.models.seq2seq import EosPoolingError
     from embrace.models.t5 import T5Config, T5ForQuestionAnswering, T5ForSequenceClassification
 
-    seq = T5ForSequenceClassification(T5Config(**{**TINY, "num_labels": 3})).eval()
+    seq = T5ForSequenceClassification(T5Config(**tiny_t5(num_labels=3))).eval()
     with pytest.raises(EosPoolingError, match="contain the eos"):
         seq(input_ids=torch.tensor([[5, 6, 7]]))
     with pytest.raises(EosPoolingError, match="same number"):
         seq(input_ids=torch.tensor([[5, 1, 1], [5, 6, 1]]))
     with pytest.raises(ValueError, match="input_ids"):
         seq(inputs_embeds=torch.zeros(1, 3, 32))
-    qa = T5ForQuestionAnswering(T5Config(**{**TINY, "num_labels": 3})).eval()
+    qa = T5ForQuestionAnswering(T5Config(**tiny_t5(num_labels=3))).eval()
     with pytest.raises(InvalidConfigError, match="2 outputs"):
         qa(input_ids=torch.tensor([[5, 6, 1]]))
     with pytest.raises(ValueError, match="decoder_input_ids"):
-        T5ForQuestionAnswering(T5Config(**TINY))(inputs_embeds=torch.zeros(1, 3, 32))
+        T5ForQuestionAnswering(T5Config(**tiny_t5()))(inputs_embeds=torch.zeros(1, 3, 32))
