@@ -6,7 +6,7 @@ Each model turns one pre-tokenized word into tokens. ``tokenize_ids(word)`` is t
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from itertools import accumulate
 from typing import Any, ClassVar
 
@@ -17,25 +17,43 @@ _NO_MERGE = 1 << 62  # packed rank of a pair that has no merge: larger than ever
 _PAIR_SHIFT = 32  # a pair (a, b) of ids is the int key a << 32 | b
 _ID_MASK = (1 << _PAIR_SHIFT) - 1
 CACHE_LIMIT = 200_000
+BATCH_MIN = 64  # fewer new words than this are filled one by one
 
 
 class WordCache(dict):
     """word -> result, computed by ``fill`` on a miss and kept while the cache holds fewer than ``CACHE_LIMIT``.
 
     Because misses go through ``__missing__``, ``map(cache.__getitem__, words)`` runs the whole lookup loop in C.
+    ``fill_many`` (optional) computes many words at once, or returns None when it cannot (``prefill``).
     """
 
-    __slots__ = ("fill",)
+    __slots__ = ("fill", "fill_many")
 
-    def __init__(self, fill: Callable[[str], Any]) -> None:
+    def __init__(self, fill: Callable[[str], Any],
+                 fill_many: Callable[[list[str]], list[Any] | None] | None = None) -> None:
         super().__init__()
         self.fill = fill
+        self.fill_many = fill_many
 
     def __missing__(self, key: str) -> Any:
         value = self.fill(key)
         if len(self) < CACHE_LIMIT:
             self[key] = value
         return value
+
+    def prefill(self, words: Iterable[str]) -> None:
+        """Cache the words of ``words`` not cached yet with one ``fill_many`` call (when there are enough of them
+        to pay off and the cache has room); the others are left to ``__missing__``."""
+        if self.fill_many is None:
+            return
+        missing = set(words).difference(self)
+        room = CACHE_LIMIT - len(self)
+        if len(missing) < BATCH_MIN or room < BATCH_MIN:
+            return
+        new = list(missing)[:room]
+        values = self.fill_many(new)
+        if values is not None:  # a None value: that word is left to __missing__
+            self.update((k, v) for k, v in zip(new, values) if v is not None)
 
 
 class Model:
@@ -49,14 +67,26 @@ class Model:
     def __getstate__(self) -> dict[str, Any]:  # caches hold closures and can be large: never pickled
         state = dict(self.__dict__)
         state["caches"] = {}
+        state.pop("_merge_table", None)
         return state
 
-    def cache(self, name: str, fill: Callable[[str], Any]) -> WordCache:
-        """The per-word cache ``name`` of this model (created with ``fill`` on first use)."""
+    def cache(self, name: str, fill: Callable[[str], Any],
+              fill_many: Callable[[list[str]], list[Any] | None] | None = None) -> WordCache:
+        """The per-word cache ``name`` of this model (created with ``fill`` and ``fill_many`` on first use)."""
         found = self.caches.get(name)
         if found is None:
-            found = self.caches[name] = WordCache(fill)
+            found = self.caches[name] = WordCache(fill, fill_many)
         return found
+
+    @property
+    def batch_encodes(self) -> bool:
+        """Whether ``word_ids_many`` has a batch algorithm for this model (then the offsets path uses ids too)."""
+        return False
+
+    def word_ids_many(self, words: list[str], raw_bytes: bool = False) -> list[list[int]] | None:
+        """``word_ids`` of many words at once where the model has a faster batch algorithm, else None. With
+        ``raw_bytes`` the words are raw text that the model sees byte-level mapped (``byte_level_str``)."""
+        return None
 
     def _tokenize(self, word: str) -> list[Token]:
         raise NotImplementedError
@@ -307,6 +337,23 @@ class BPE(Model):
             ids = self._initial(word)[0]
         self._merge(ids, None)
         return ids
+
+    @property
+    def batch_encodes(self) -> bool:
+        return not (self.prefix or self.suffix or self.ignore_merges) and bool(self.ranks)
+
+    def word_ids_many(self, words: list[str], raw_bytes: bool = False) -> list[list[int]] | None:
+        """Merges of all ``words`` together on numpy arrays (``bpe_batch``), for models where every word starts as
+        one token per character (or per UTF-8 byte with ``raw_bytes``); None for the others (prefixes, suffixes,
+        ``ignore_merges``). Words with a character outside the vocabulary go through ``word_ids`` one by one."""
+        if not self.batch_encodes:
+            return None
+        from embrace.tokenizers import bpe_batch
+
+        tables = self.__dict__.get("_merge_table")
+        if tables is None:
+            tables = self._merge_table = bpe_batch.MergeTable(self.ranks, self.vocab)
+        return bpe_batch.word_ids_many(tables, words, raw_bytes, self.word_ids, lambda ids: self._merge(ids, None))
 
     def spans(self, word: str) -> tuple[tuple[Any, ...], ...]:
         if self.ignore_merges and word in self.vocab:

@@ -27,12 +27,23 @@ from embrace.tokenizers.errors import (
     require,
 )
 from embrace.tokenizers.normalizers import NormalizedString
-from embrace.tokenizers.word_cache import assemble, entry_cache, ids_cache
+from embrace.tokenizers.word_cache import (
+    assemble,
+    assemble_many,
+    entry_cache,
+    ids_cache,
+    paused_gc,
+    trim_first_word,
+)
+from embrace.tokenizers.word_cache import chunks as _chunks
 
 InputSequence = str | Sequence[str]
 EncodeInput = InputSequence | tuple[InputSequence, InputSequence] | list[InputSequence]
 _STRATEGY_TO_JSON = {"longest_first": "LongestFirst", "only_first": "OnlyFirst", "only_second": "OnlySecond"}
 _STRATEGY_FROM_JSON = {v: k for k, v in _STRATEGY_TO_JSON.items()}
+_ADDED, _WORDS, _MAPPED = 0, 1, 2  # kinds of the parts of ``Tokenizer._id_parts``
+Piece = tuple[NormalizedString, "int | None", "tuple[list[str], list[int]] | None"]  # see ``Tokenizer._cut``
+Frame = tuple[Encoding, int, Encoding, bool]  # see ``Tokenizer._frame``
 
 
 def _check_text(text: Any, what: str = "text") -> str:
@@ -264,9 +275,22 @@ class Tokenizer:
                 out.append((ns, None))
         return out
 
+    def _cut(self, text: str) -> list[Piece]:
+        """Added tokens, normalization and pre-tokenization of one text: ``(piece, added token id, None)`` or
+        ``(piece, None, (words, starts))``, where words are None when the pre-tokenizer has no word spans."""
+        pre = self.pre_tokenizer
+        out: list[Piece] = []
+        for ns, id_ in self._splits(text):
+            if id_ is not None:
+                out.append((ns, id_, None))
+            else:
+                out.append((ns, None, pre.find_word_spans(ns.text) if pre is not None else ([ns.text], [0])))
+        return out
+
     def _encode_sequence(self, text: str, type_id: int, word_index: int | None = None,
-                         trimmer: processors.ByteLevel | processors.RobertaProcessing | None = None) -> Encoding:
-        """One sequence through added tokens, normalizer, pre-tokenizer and model.
+                         trimmer: processors.ByteLevel | processors.RobertaProcessing | None = None,
+                         cut: list[Piece] | None = None) -> Encoding:
+        """One sequence through added tokens, normalizer, pre-tokenizer (``cut``, unless given) and model.
 
         Words come from the per-word entry cache and are assembled in C (``word_cache``). With ``trimmer`` the
         post-processor's byte-level offset trimming is applied here, per cached word, and the encoding is marked
@@ -279,7 +303,7 @@ class Tokenizer:
         trimmed = entry_cache(self.model, byte_level, trim=True) if trimmer else None
         keep_lead = trimmer is not None and trimmer.add_prefix_space
         w = -1
-        for ns, id_ in self._splits(text):
+        for ns, id_, spans in self._cut(text) if cut is None else cut:
             if id_ is not None:
                 w += 1
                 ids.append(id_)
@@ -291,7 +315,6 @@ class Tokenizer:
                 offsets.append((s, e))
                 word_ids.append(w if word_index is None else word_index)
                 continue
-            spans = pre.find_word_spans(ns.text) if pre is not None else ([ns.text], [0])
             if spans is None:
                 w = self._encode_words_slow(ns, enc, w, word_index, trimmer)
                 continue
@@ -328,21 +351,14 @@ class Tokenizer:
 
         ``first_word`` None: nothing from ``first`` on is trimmed yet (an alignment changed lengths, or the slow
         path); trim every token. Else ``(start, entry)`` of the first word, already trimmed per word: only its
-        tokens at sequence index 0 or offset 0 need the reference's rule (keep a single leading space), so they
-        are recomputed from their untrimmed offsets."""
+        tokens at sequence index 0 or offset 0 need the reference's rule (``word_cache.trim_first_word``)."""
         offsets, tokens = enc.offsets, enc.tokens
         if first_word is None:
             for i in range(first, len(offsets)):
                 s, e = offsets[i]
                 offsets[i] = processors.trim_token(tokens[i], s, e, keep_lead and (i == 0 or s == 0))
             return
-        word_start, (_ids, _toks, rel_starts, rel_ends, *_flat) = first_word
-        if first and word_start:
-            return
-        for k, (rel_s, rel_e) in enumerate(zip(rel_starts, rel_ends)):
-            s, e = word_start + rel_s, word_start + rel_e
-            if first + k == 0 or s == 0:
-                offsets[first + k] = processors.trim_token(tokens[first + k], s, e, True)
+        trim_first_word(offsets, tokens, first, 0, *first_word)
 
     def _encode_words_slow(self, ns: NormalizedString, enc: Encoding, w: int, word_index: int | None,
                            trimmer: Any) -> int:
@@ -384,12 +400,13 @@ class Tokenizer:
             self._trim_exact(enc, first, None, trimmer.add_prefix_space)
         return w
 
-    def _encode_input(self, text: InputSequence, type_id: int, is_pretokenized: bool) -> Encoding:
+    def _encode_input(self, text: InputSequence, type_id: int, is_pretokenized: bool,
+                      cut: list[Piece] | None = None) -> Encoding:
         if not is_pretokenized:
             # without truncation the processor's offset trimming can happen per cached word (with truncation
             # every overflowing window has its own first token, so the processor does it)
             trimmer = processors.offset_trimmer(self.post_processor) if self.truncation is None else None
-            return self._encode_sequence(_check_text(text), type_id, None, trimmer)
+            return self._encode_sequence(_check_text(text), type_id, None, trimmer, cut)
         if isinstance(text, str) or not isinstance(text, Sequence):
             raise TokenizerInputError(f"a pre-tokenized input must be a list of str, got {type(text).__name__}")
         return Encoding.merge([self._encode_sequence(_check_text(w, "word"), type_id, i) for i, w in enumerate(text)])
@@ -400,9 +417,11 @@ class Tokenizer:
         pair: InputSequence | None = None,
         is_pretokenized: bool = False,
         add_special_tokens: bool = True,
+        cut: list[Piece] | None = None,
     ) -> Encoding:
-        """Encode one text (or pair of texts); truncation and padding settings apply."""
-        enc = self._encode_input(sequence, 0, is_pretokenized)
+        """Encode one text (or pair of texts); truncation and padding settings apply. ``cut``: ``_cut(sequence)``
+        when the caller has it already (``encode_batch``)."""
+        enc = self._encode_input(sequence, 0, is_pretokenized, cut)
         pair_enc = self._encode_input(pair, 1, is_pretokenized) if pair is not None else None
         out = self.post_process(enc, pair_enc, add_special_tokens)
         if self.padding is not None:
@@ -415,16 +434,96 @@ class Tokenizer:
         """Encode many inputs; each is a text or a (text, pair) tuple/list of two. Batch padding applies."""
         if isinstance(inputs, str):
             raise TokenizerInputError("encode_batch takes a list of inputs; use encode() for a single str")
-        out = []
-        for item in inputs:
-            if isinstance(item, (tuple, list)) and (not is_pretokenized or (len(item) == 2 and not isinstance(item[0], str))):
-                if len(item) != 2:
-                    raise TokenizerInputError(f"a pair input must have exactly 2 sequences, got {len(item)}")
-                out.append(self.encode(item[0], item[1], is_pretokenized, add_special_tokens))
-            else:
-                out.append(self.encode(item, None, is_pretokenized, add_special_tokens))  # type: ignore[arg-type]
+        out: list[Encoding] = []
+        with paused_gc():
+            for chunk in _chunks(inputs):
+                out += self._encode_chunk(chunk, is_pretokenized, add_special_tokens)
         if self.padding is not None:
             self._pad(out)
+        return out
+
+    def _encode_chunk(self, inputs: Sequence[EncodeInput], is_pretokenized: bool, add_special_tokens: bool
+                      ) -> list[Encoding]:
+        """``encode_batch`` of some inputs, without padding. Single texts are cut first, so that their new words
+        are encoded together (``WordCache.prefill``); then the texts made of plain words (``_is_simple``) are
+        assembled together (``_encode_simple``) and the others one by one."""
+        if is_pretokenized:
+            return [self._encode_item(item, True, add_special_tokens) for item in inputs]
+        cuts = [self._cut(item) if isinstance(item, str) else None for item in inputs]
+        if self.model.batch_encodes:
+            pre = self.pre_tokenizer
+            words = (spans[0] for cut in cuts if cut is not None for _ns, _id, spans in cut if spans is not None)
+            ids_cache(self.model, pre is not None and pre.maps_bytes).prefill(chain.from_iterable(words))
+        frame = self._frame(add_special_tokens) if self.truncation is None else None
+        out: list[Encoding | None] = [None] * len(inputs)
+        if frame is not None:
+            simple = [i for i, cut in enumerate(cuts) if cut is not None and _is_simple(cut)]
+            for i, enc in zip(simple, self._encode_simple([cuts[i] for i in simple], frame)):  # type: ignore[misc]
+                out[i] = enc
+        for i, (item, cut) in enumerate(zip(inputs, cuts)):
+            if out[i] is None:
+                out[i] = self._encode_item(item, False, add_special_tokens, cut)
+        return out  # type: ignore[return-value]
+
+    def _encode_item(self, item: EncodeInput, is_pretokenized: bool, add_special_tokens: bool,
+                     cut: list[Piece] | None = None) -> Encoding:
+        """One input of ``encode_batch``: a text or a (text, pair) tuple/list of two."""
+        if isinstance(item, (tuple, list)) and (not is_pretokenized or (len(item) == 2 and not isinstance(item[0], str))):
+            if len(item) != 2:
+                raise TokenizerInputError(f"a pair input must have exactly 2 sequences, got {len(item)}")
+            return self.encode(item[0], item[1], is_pretokenized, add_special_tokens)
+        return self.encode(item, None, is_pretokenized, add_special_tokens, cut)  # type: ignore[arg-type]
+
+    def _frame(self, add_special_tokens: bool) -> Frame | None:
+        """What the post-processor puts around one sequence, found by processing a one-token probe: the encodings
+        before and after it, the sequence's type id and whether it gets a sequence range. None when the probe
+        does not come out as specials + the probe + specials (then texts take the general path)."""
+        probe = Encoding([-1], [0], [""], [(0, 0)], [1], [0], [0])
+        probe.offsets_trimmed = True  # the per-word path trims offsets itself
+        out = self.post_process(probe, None, add_special_tokens)
+        if out.ids.count(-1) != 1 or out.overflowing:
+            return None
+        at = out.ids.index(-1)
+        if out.word_ids[at] != 0 or out.offsets[at] != (0, 0) or out.special_tokens_mask[at] != 0:
+            return None
+        ranges = dict(out.sequence_ranges)
+        if ranges and ranges != {0: (at, at + 1)}:
+            return None
+        return out._slice(0, at), out.type_ids[at], out._slice(at + 1, len(out.ids)), bool(ranges)
+
+    def _encode_simple(self, cuts: list[list[Piece]], frame: Frame) -> list[Encoding]:
+        """Encodings of texts cut into plain words (``_is_simple``), assembled together from the per-word entry
+        cache (``assemble_many``) and framed by the post-processor's special tokens (``_frame``)."""
+        trimmer = processors.offset_trimmer(self.post_processor)
+        pre = self.pre_tokenizer
+        byte_level = pre is not None and pre.maps_bytes
+        plain = entry_cache(self.model, byte_level)
+        cache = entry_cache(self.model, byte_level, trim=True) if trimmer is not None else plain
+        keep_lead = trimmer is not None and trimmer.add_prefix_space
+        word_lists = [cut[0][2][0] if cut else [] for cut in cuts]  # type: ignore[index]
+        start_lists = [_piece_starts(cut[0]) if cut else [] for cut in cuts]
+        cache.prefill(chain.from_iterable(word_lists))
+        entry_lists = [list(map(cache.__getitem__, words)) for words in word_lists]
+        ids, tokens, offsets, word_ids, bounds = assemble_many(entry_lists, start_lists)
+        before, seq_type, after, ranged = frame
+        n_before = len(before.ids)
+        out = []
+        for i, (a, b) in enumerate(zip(bounds, bounds[1:])):
+            n = b - a
+            if keep_lead and n:
+                trim_first_word(offsets, tokens, a, a, start_lists[i][0], plain[word_lists[i][0]])
+            enc = Encoding(
+                before.ids + ids[a:b] + after.ids,
+                before.type_ids + [seq_type] * n + after.type_ids,
+                before.tokens + tokens[a:b] + after.tokens,
+                before.offsets + offsets[a:b] + after.offsets,
+                [1] * (n_before + n + len(after.ids)),
+                before.special_tokens_mask + [0] * n + after.special_tokens_mask,
+                before.word_ids + word_ids[a:b] + after.word_ids,
+            )
+            if ranged:
+                enc.sequence_ranges[0] = (n_before, n_before + n)
+            out.append(enc)
         return out
 
     def post_process(self, encoding: Encoding, pair: Encoding | None = None, add_special_tokens: bool = True) -> Encoding:
@@ -455,39 +554,41 @@ class Tokenizer:
             e.pad(length, p["pad_id"], p["pad_type_id"], p["pad_token"], p["direction"])
 
     # ---------------------------------------------------------------- fast ids-only path
-    def _ids_sequence(self, text: str, cache: Any, mapped_cache: Any) -> list[int]:
-        """Ids of one text: ``cache`` maps the pre-tokenizer's ``find_words`` to ids (C-level ``map``);
-        ``mapped_cache`` takes the already rewritten words of ``split_str`` when ``find_words`` gives None."""
-        ids: list[int] = []
+    def _id_parts(self, text: str) -> list[tuple[int, Any]]:
+        """One text cut for the ids-only path: ``(ADDED, id)`` for an added token, ``(WORDS, words)`` for words
+        that ``ids_cache`` maps to ids (the pre-tokenizer's ``find_words``), ``(MAPPED, words)`` for words already
+        rewritten by ``split_str`` (when ``find_words`` gives None)."""
+        parts: list[tuple[int, Any]] = []
         norm, pre = self.normalizer, self.pre_tokenizer
         has_normalized = self.added_vocab.has_normalized()
         for s, e, id_ in self.added_vocab.split_raw(text):
             if id_ is not None:
-                ids.append(id_)
+                parts.append((_ADDED, id_))
                 continue
             piece = text[s:e] if s or e != len(text) else text
             if norm is not None:
                 piece = norm.normalize_str(piece)
-            parts = self.added_vocab.split_normalized(piece) if has_normalized else [(0, len(piece), None)]
-            for s2, e2, id2 in parts:
+            for s2, e2, id2 in self.added_vocab.split_normalized(piece) if has_normalized else [(0, len(piece), None)]:
                 if id2 is not None:
-                    ids.append(id2)
+                    parts.append((_ADDED, id2))
                     continue
                 sub = piece[s2:e2] if s2 or e2 != len(piece) else piece
                 if pre is None:
                     if sub:
-                        ids += cache[sub]
+                        parts.append((_WORDS, [sub]))
                     continue
                 words = pre.find_words(sub)
                 if words is not None:
-                    ids += chain.from_iterable(map(cache.__getitem__, words))
+                    parts.append((_WORDS, words))
                 else:
-                    words = pre.split_str(sub, s == 0 and s2 == 0)
-                    ids += chain.from_iterable(map(mapped_cache.__getitem__, words))
-        return ids
+                    parts.append((_MAPPED, pre.split_str(sub, s == 0 and s2 == 0)))
+        return parts
 
     def encode_batch_ids(self, texts: Sequence[str], add_special_tokens: bool = True) -> list[list[int]]:
-        """Ids only (the fast path): same ids as ``[e.ids for e in encode_batch(texts)]``, overflow dropped."""
+        """Ids only (the fast path): same ids as ``[e.ids for e in encode_batch(texts)]``, overflow dropped.
+
+        Texts are cut into words in chunks; the chunk's new words are encoded together (``WordCache.prefill``:
+        numpy BPE merges), then each text's ids are chained from the per-word cache."""
         if isinstance(texts, str):
             raise TokenizerInputError("encode_batch_ids takes a list of str")
         post = self.post_processor if add_special_tokens else None
@@ -498,16 +599,30 @@ class Tokenizer:
             direction = trunc["direction"]
             max_len = trunc["max_length"] - (self.num_special_tokens_to_add(False) if add_special_tokens else 0)
         pre = self.pre_tokenizer
-        cache = ids_cache(self.model, pre is not None and pre.maps_bytes)
-        mapped_cache = ids_cache(self.model, False)
+        word_cache = ids_cache(self.model, pre is not None and pre.maps_bytes)
+        caches = (word_cache, word_cache, ids_cache(self.model, False))  # by part kind (_ADDED is not looked up)
         out = []
-        for text in texts:
-            ids = self._ids_sequence(_check_text(text), cache, mapped_cache)
-            if max_len is not None and len(ids) > max_len:
-                ids = ids[:max_len] if direction == "right" else ids[len(ids) - max_len :]
-            if post is not None:
-                ids = post.process_ids(ids)
-            out.append(ids)
+        with paused_gc():
+            for chunk in _chunks(texts):
+                cut = [self._id_parts(_check_text(text)) for text in chunk]
+                for kind in (_WORDS, _MAPPED):
+                    caches[kind].prefill(chain.from_iterable(w for parts in cut for k, w in parts if k == kind))
+                for parts in cut:
+                    if len(parts) == 1 and parts[0][0] != _ADDED:
+                        kind, words = parts[0]
+                        ids = list(chain.from_iterable(map(caches[kind].__getitem__, words)))
+                    else:
+                        ids = []
+                        for kind, words in parts:
+                            if kind == _ADDED:
+                                ids.append(words)
+                            else:
+                                ids += chain.from_iterable(map(caches[kind].__getitem__, words))
+                    if max_len is not None and len(ids) > max_len:
+                        ids = ids[:max_len] if direction == "right" else ids[len(ids) - max_len :]
+                    if post is not None:
+                        ids = post.process_ids(ids)
+                    out.append(ids)
         if self.padding is not None and out:
             p = self.padding
             length = p["length"] if p["length"] is not None else max(len(i) for i in out)
@@ -567,6 +682,18 @@ class Tokenizer:
 
     def decode_batch(self, sequences: Sequence[Sequence[int]], skip_special_tokens: bool = True) -> list[str]:
         return [self.decode(ids, skip_special_tokens) for ids in sequences]
+
+
+def _is_simple(cut: list[Piece]) -> bool:
+    """A text that is one piece of plain words (no added token, offsets not remapped by the normalizer), or
+    nothing at all."""
+    return not cut or (len(cut) == 1 and cut[0][1] is None and cut[0][2] is not None and cut[0][0].align is None)
+
+
+def _piece_starts(piece: Piece) -> list[int]:
+    ns, _id, spans = piece
+    starts = spans[1]  # type: ignore[index]
+    return list(map(add, starts, repeat(ns.base))) if ns.base else starts
 
 
 def write_text_atomic(path: Path, text: str) -> None:

@@ -9,9 +9,13 @@ runs in C, not in Python bytecode.
 
 from __future__ import annotations
 
-from itertools import chain, repeat
+import gc
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from functools import partial
+from itertools import accumulate, chain, islice, repeat
 from operator import add, itemgetter
-from typing import Any
+from typing import Any, TypeVar
 
 from embrace.tokenizers.models import Model, WordCache
 from embrace.tokenizers.pre_tokenizers import byte_level_str
@@ -25,12 +29,55 @@ _IDS, _TOKENS, _FLAT, _FLAT_LEN = itemgetter(0), itemgetter(1), itemgetter(4), i
 _LEAD, _TRAIL = itemgetter(0), itemgetter(1)
 
 
+CHUNK_CHARS = 2_000_000  # text per batch-encode chunk: bounds the words held at once
+T = TypeVar("T")
+
+
+def chunks(items: Sequence[T], limit: int = CHUNK_CHARS) -> Iterator[Sequence[T]]:
+    """``items`` (texts, or inputs holding texts) in consecutive runs of about ``limit`` characters of text."""
+    if len(items) <= 1 or sum(map(_size, islice(items, 64))) * len(items) <= 64 * limit:
+        yield items  # small batches (estimated from the first 64 items) in one piece
+        return
+    start, size = 0, 0
+    for i, item in enumerate(items):
+        size += _size(item)
+        if size >= limit:
+            yield items[start : i + 1]
+            start, size = i + 1, 0
+    if start < len(items):
+        yield items[start:]
+
+
+def _size(item: Any) -> int:
+    if isinstance(item, str):
+        return len(item)
+    if isinstance(item, (list, tuple)):
+        return sum(map(_size, item))
+    return 0
+
+
+@contextmanager
+def paused_gc() -> Iterator[None]:
+    """Pause the cyclic garbage collector while a batch is encoded: it allocates many small tuples and lists
+    (no reference cycles), which would otherwise trigger a collection every few hundred allocations, each
+    traversing the young objects: up to a third of the time of an encode with offsets. Re-enabled after."""
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+
+
 def ids_cache(model: Model, byte_level: bool) -> WordCache:
     """word -> ids; with ``byte_level`` the key is the raw word, byte-mapped on a miss."""
+    many = model.word_ids_many
     if byte_level:
         word_ids = model.word_ids
-        return model.cache("raw_ids", lambda w: word_ids(byte_level_str(w)))
-    return model.cache("ids", model.word_ids)
+        return model.cache("raw_ids", lambda w: word_ids(byte_level_str(w)), lambda ws: many(ws, True))
+    return model.cache("ids", model.word_ids, many)
 
 
 def _make_entry(ids: tuple[int, ...], tokens: tuple[str, ...], starts: tuple[int, ...], ends: tuple[int, ...]
@@ -45,29 +92,51 @@ Spans = tuple[tuple[int, ...], tuple[str, ...], tuple[int, ...], tuple[int, ...]
 _NO_SPANS: Spans = ((), (), (), ())
 
 
-def _spans(model: Model, word: str) -> Spans:
-    return model.spans(word)  # type: ignore[return-value]
+def _spans_builder(model: Model, byte_level: bool) -> Callable[[str], Spans]:
+    """word -> its tokens with offsets inside the word (in the raw word's characters with ``byte_level``).
 
+    Models that encode batches of words at once (``Model.batch_encodes``, BPE) take the ids from ``ids_cache``
+    (filled for a whole batch by ``WordCache.prefill``): when the tokens spell the word, their spans follow from
+    their lengths, without merging again."""
+    spans = model.spans
+    inv = model.inv_vocab
+    ids_of = ids_cache(model, byte_level) if model.batch_encodes else None
 
-def _raw_spans(model: Model, raw: str) -> Spans:
-    """Tokens of a raw word seen byte-mapped, with offsets back in the raw word's characters."""
-    ids, toks, starts, ends = model.spans(byte_level_str(raw))
-    if ids and not raw.isascii():  # byte positions -> character positions
-        char_of_byte = [i for i, c in enumerate(raw) for _ in range(len(c.encode("utf-8")))]
-        starts = tuple(char_of_byte[s] for s in starts)
-        ends = tuple(char_of_byte[e - 1] + 1 for e in ends)
-    return ids, toks, starts, ends
+    def build(word: str) -> Spans:
+        mapped = byte_level_str(word) if byte_level else word
+        if ids_of is not None:
+            ids = tuple(ids_of[word])
+            toks = tuple(map(inv.__getitem__, ids))
+            if "".join(toks) == mapped:
+                ends = tuple(accumulate(map(len, toks)))
+                starts, ends = (0, *ends[:-1]) if ends else (), ends
+            else:
+                ids, toks, starts, ends = spans(mapped)
+        else:
+            ids, toks, starts, ends = spans(mapped)
+        if byte_level and ids and not word.isascii():  # byte positions -> character positions
+            char_of_byte = [i for i, c in enumerate(word) for _ in range(len(c.encode("utf-8")))]
+            starts = tuple(char_of_byte[s] for s in starts)
+            ends = tuple(char_of_byte[e - 1] + 1 for e in ends)
+        return ids, toks, starts, ends
+
+    return build
 
 
 def entry_cache(model: Model, byte_level: bool, trim: bool = False) -> WordCache:
     """word -> ``WordEntry``; with ``trim`` the offsets already went through the byte-level processor's trimming
     (``processors.trim_token``, without its first-token rule, which depends on the position)."""
-    build = _raw_spans if byte_level else _spans
+    name = ("raw_entry" if byte_level else "entry") + (":trim" if trim else "")
+    found = model.caches.get(name)
+    if found is not None:
+        return found
+    build = _spans_builder(model, byte_level)
+    many = partial(_entries_many, model, byte_level, trim) if model.batch_encodes else None
     if not trim:
-        return model.cache("raw_entry" if byte_level else "entry", lambda w: _make_entry(*build(model, w)))
+        return model.cache(name, lambda w: _make_entry(*build(w)), many)
 
     def trimmed(word: str) -> WordEntry:
-        ids, toks, starts, ends = build(model, word)
+        ids, toks, starts, ends = build(word)
         if not ids:
             return _EMPTY
         counts = list(map(space_counts, toks))
@@ -77,7 +146,49 @@ def entry_cache(model: Model, byte_level: bool, trim: bool = False) -> WordCache
             new_starts, new_ends = tuple(map(min, map(add, starts, map(_LEAD, counts)), ends)), ends
         return _make_entry(ids, toks, new_starts, new_ends)
 
-    return model.cache("raw_entry:trim" if byte_level else "entry:trim", trimmed)
+    return model.cache(name, trimmed, many)
+
+
+def _entries_many(model: Model, byte_level: bool, trim: bool, words: list[str]) -> list[WordEntry | None] | None:
+    """``WordEntry`` of many words of a ``batch_encodes`` model at once, from their ids (``ids_cache``): when the
+    tokens spell the words, offsets are cumulative token lengths, computed (and trimmed) on numpy arrays.
+    Words whose characters are several bytes (byte-level) get None here and are built one by one on lookup."""
+    import numpy as np
+
+    id_lists = list(map(ids_cache(model, byte_level).__getitem__, words))
+    ids = list(chain.from_iterable(id_lists))
+    toks = list(map(model.inv_vocab.__getitem__, ids))
+    joined = "".join(words)
+    if "".join(toks) != (byte_level_str(joined) if byte_level else joined):
+        return None  # some tokens do not spell their word (unknown characters): word by word
+    counts = np.fromiter(map(len, id_lists), dtype=np.int64, count=len(id_lists))
+    ends = np.cumsum(np.fromiter(map(len, toks), dtype=np.int64, count=len(toks)))
+    first = np.cumsum(counts) - counts  # index of each word's first token
+    word_base = np.concatenate(([0], ends))[first]  # where each word starts in the joined mapped text
+    mapped_lens = np.concatenate((word_base[1:], ends[-1:])) - word_base if len(words) else word_base
+    base = np.repeat(word_base, counts)
+    starts = np.concatenate(([0], ends[:-1])) - base
+    ends = ends - base
+    if trim:
+        lead, trail = (np.array(x, dtype=np.int64) for x in zip(*map(space_counts, toks)))
+        starts = np.where(lead > 0, np.minimum(starts + lead, ends), starts)
+        ends = np.where((trail > 0) & (ends >= trail), np.maximum(ends - trail, starts), ends)
+    multibyte = mapped_lens != np.fromiter(map(len, words), dtype=np.int64, count=len(words))
+    rel_starts, rel_ends = starts.tolist(), ends.tolist()
+    flat = np.stack((starts, ends), axis=1).ravel().tolist()
+    out: list[WordEntry | None] = []
+    a = 0
+    for c, skip in zip(counts.tolist(), multibyte.tolist()):
+        b = a + c
+        if skip:
+            out.append(None)
+        elif c:
+            out.append((tuple(ids[a:b]), tuple(toks[a:b]), tuple(rel_starts[a:b]), tuple(rel_ends[a:b]),
+                        tuple(flat[2 * a : 2 * b]), 2 * c))
+        else:
+            out.append(_EMPTY)
+        a = b
+    return out
 
 
 def assemble(entries: list[WordEntry], word_starts: list[int], first_word: int
@@ -95,3 +206,40 @@ def assemble(entries: list[WordEntry], word_starts: list[int], first_word: int
     offsets = list(zip(flat, flat))
     word_ids = list(chain.from_iterable(map(repeat, range(first_word, first_word + len(entries)), counts)))
     return list(chain.from_iterable(id_lists)), list(chain.from_iterable(map(_TOKENS, entries))), offsets, word_ids
+
+
+def assemble_many(entry_lists: list[list[WordEntry]], start_lists: list[list[int]]
+                  ) -> tuple[list[int], list[str], list[tuple[int, int]], list[int], list[int]]:
+    """``assemble`` for many texts at once (word numbers restart at 0 in every text): the texts' ids, tokens,
+    offsets and word ids one after another, and where each text's tokens start (plus the total at the end).
+    The offsets and word ids are computed on numpy arrays, so no per-token iterator chain runs for them."""
+    import numpy as np
+
+    entries = list(chain.from_iterable(entry_lists))
+    n_words = np.fromiter(map(len, entry_lists), dtype=np.int64, count=len(entry_lists))
+    flat_lens = np.fromiter(map(_FLAT_LEN, entries), dtype=np.int64, count=len(entries))
+    total = int(flat_lens.sum())
+    rel = np.fromiter(chain.from_iterable(map(_FLAT, entries)), dtype=np.int64, count=total)
+    starts = np.fromiter(chain.from_iterable(start_lists), dtype=np.int64, count=len(entries))
+    flat = (rel + np.repeat(starts, flat_lens)).tolist()
+    it = iter(flat)
+    counts = flat_lens // 2
+    first_word = np.repeat(np.cumsum(n_words) - n_words, n_words)  # index of each word's text's first word
+    word_ids = np.repeat(np.arange(len(entries)) - first_word, counts).tolist()
+    bounds = np.concatenate(([0], np.cumsum(counts)))[np.cumsum(n_words)].tolist()
+    return (list(chain.from_iterable(map(_IDS, entries))), list(chain.from_iterable(map(_TOKENS, entries))),
+            list(zip(it, it)), word_ids, [0, *bounds])
+
+
+def trim_first_word(offsets: list[tuple[int, int]], tokens: list[str], first: int, seq_start: int,
+                    word_start: int, entry: WordEntry) -> None:
+    """The byte-level processor's rule for a sequence's first word (per-word trimming cannot know it): tokens at
+    sequence index 0 or at offset 0 keep a single leading space. ``entry`` is the word's untrimmed entry, its
+    tokens sit at ``first`` in the lists, and the sequence starts at ``seq_start``."""
+    if first != seq_start and word_start:
+        return
+    _ids, _toks, rel_starts, rel_ends, *_flat = entry
+    for k, (rel_s, rel_e) in enumerate(zip(rel_starts, rel_ends)):
+        s, e = word_start + rel_s, word_start + rel_e
+        if first + k == seq_start or s == 0:
+            offsets[first + k] = trim_token(tokens[first + k], s, e, True)
