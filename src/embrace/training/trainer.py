@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 import torch
@@ -42,6 +42,9 @@ from embrace.training.callbacks import (
 from embrace.training.collators import DataCollatorWithPadding, default_data_collator
 from embrace.training.distributed import DistributedState
 from embrace.training.schedules import get_scheduler
+
+if TYPE_CHECKING:
+    from embrace.training.fsdp import FullyShardedDataParallelPlugin
 
 logger = logging.getLogger(__name__)
 
@@ -281,7 +284,7 @@ class Trainer:
         return torch.optim.AdamW(groups, lr=args.learning_rate, betas=(args.adam_beta1, args.adam_beta2),
                                  eps=args.adam_epsilon, fused=fused or None)
 
-    def _fsdp_plugin(self) -> Any:
+    def _fsdp_plugin(self) -> FullyShardedDataParallelPlugin | None:
         """The FSDP settings when ``args.fsdp`` asks for sharding and there are processes to shard over."""
         if not self.args.fsdp:
             return None
