@@ -307,3 +307,13 @@ def test_bad_checkpoint_leaves_the_model_untouched(tmp_path):
 def test_predict_without_a_dataset(tmp_path):
     with pytest.raises(TrainerError, match="predict\\(\\) needs a test_dataset"):
         Trainer(model=tiny_classifier(), args=_args(tmp_path)).predict(None)
+
+
+def test_metric_for_best_model_without_compute_metrics_fails_before_training(tmp_path):
+    args = _args(tmp_path, max_steps=2, eval_strategy="steps", eval_steps=1, save_strategy="steps", save_steps=1,
+                 metric_for_best_model="accuracy", load_best_model_at_end=True)
+    trainer = Trainer(model=tiny_classifier(), args=args, train_dataset=classification_data(8),
+                      eval_dataset=classification_data(4))
+    with pytest.raises(TrainerError, match="needs a compute_metrics"):
+        trainer.train()
+    assert trainer.state.global_step == 0

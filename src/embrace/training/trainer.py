@@ -460,6 +460,10 @@ class Trainer:
         if args.eval_strategy != "no" and self.eval_dataset is None:
             raise TrainerError(f"eval_strategy={args.eval_strategy!r} needs an eval_dataset: pass one to Trainer(...) "
                                "or set eval_strategy='no'")
+        metric = (args.metric_for_best_model or "loss").removeprefix("eval_")
+        if metric != "loss" and self.compute_metrics is None and args.eval_strategy != "no":
+            raise TrainerError(f"metric_for_best_model={args.metric_for_best_model!r} needs a compute_metrics function "
+                               "that returns it (without one, evaluation only gives eval_loss)")
         for dataset in (self.train_dataset, self.eval_dataset):
             self._check_dataset_labels(dataset)
         self._remove_unused_columns(self.train_dataset, "training")
