@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["Linear", "linear", "onednn_enabled"]
+__all__ = ["Linear", "fast_path", "linear", "onednn_enabled", "project_fused"]
 
 
 def _probe() -> bool:
@@ -61,3 +61,71 @@ class Linear(nn.Linear):
 
     def forward(self, input: torch.Tensor) -> torch.Tensor:
         return linear(input, self.weight, self.bias)
+
+
+def fast_path(x: torch.Tensor) -> bool:
+    """Whether :func:`linear` would take oneDNN for input ``x`` (CPU fp32, no autograd recording)."""
+    return (_ONEDNN and x.dtype == torch.float32 and x.device.type == "cpu"
+            and not (torch.is_grad_enabled() and x.requires_grad))
+
+
+def project_fused(owner: nn.Module, names: tuple[str, ...], x: torch.Tensor) -> list[torch.Tensor]:
+    """``[getattr(owner, name)(x) for name in names]``, as one matmul where it can be.
+
+    Projections that read the same input (q/k/v, gate/up) are faster as one wide matmul on a CPU at decode
+    time: one pass over a single weight instead of several small ones. At the first eligible call (CPU fp32
+    inference, every layer a plain :class:`Linear`) the weights are concatenated once and each layer's
+    ``weight``/``bias`` Parameter is re-pointed at its rows of the concatenation, so memory stays the same, the
+    state dict, optimizers and in-place updates keep working, and every later call is one matmul. Anything that
+    replaces a layer (LoRA, quantisation) or its storage (``.to(dtype)``) is noticed and the layers run one by
+    one (or are fused again).
+    """
+    layers = [getattr(owner, name) for name in names]
+    if torch.compiler.is_compiling():   # the compiler sees the plain layers (data_ptr checks do not trace)
+        return [layer(x) for layer in layers]
+    grad = torch.is_grad_enabled()
+    if fast_path(x) and all(type(layer) is Linear and not (grad and layer.weight.requires_grad) for layer in layers):
+        fused = _fused_weights(owner, layers)
+        if fused is not None:
+            weight, bias, sizes = fused
+            return list(linear(x, weight, bias).split(sizes, dim=-1))
+    return [layer(x) for layer in layers]
+
+
+def _fused_weights(owner: nn.Module, layers: list[nn.Linear]
+                   ) -> tuple[torch.Tensor, torch.Tensor | None, list[int]] | None:
+    cached = owner.__dict__.get("_fused_linears")
+    if cached is not None and _still_fused(cached, layers):
+        return cached[0], cached[1], cached[2]
+    weights = [layer.weight for layer in layers]
+    if any(w.dtype != torch.float32 or w.device.type != "cpu" or w.dim() != 2 for w in weights) or len(
+            {w.shape[1] for w in weights}) != 1:
+        return None
+    has_bias = [layer.bias is not None for layer in layers]
+    if any(has_bias) and not all(has_bias):
+        return None
+    sizes = [w.shape[0] for w in weights]
+    with torch.inference_mode(False), torch.no_grad():   # normal tensors: training may follow inference
+        weight = torch.cat([w.detach() for w in weights])
+        bias = torch.cat([layer.bias.detach() for layer in layers]) if all(has_bias) else None
+        start = 0
+        for layer, size in zip(layers, sizes, strict=True):
+            layer.weight.data = weight[start:start + size]
+            if bias is not None:
+                layer.bias.data = bias[start:start + size]
+            start += size
+    owner.__dict__["_fused_linears"] = (weight, bias, sizes)
+    return weight, bias, sizes
+
+
+def _still_fused(cached: tuple[torch.Tensor, torch.Tensor | None, list[int]], layers: list[nn.Linear]) -> bool:
+    weight, bias, sizes = cached
+    row = weight.stride(0) * weight.element_size()
+    start = 0
+    for layer, size in zip(layers, sizes, strict=True):
+        if layer.weight.data_ptr() != weight.data_ptr() + start * row or layer.weight.shape[0] != size:
+            return False
+        if bias is not None and (layer.bias is None or layer.bias.data_ptr() != bias.data_ptr() + start * 4):
+            return False
+        start += size
+    return True

@@ -25,7 +25,7 @@ from embrace.models.causal_lm import (
 )
 from embrace.models.configuration import PretrainedConfig
 from embrace.models.layers import activation
-from embrace.models.linear import Linear
+from embrace.models.linear import Linear, project_fused
 from embrace.models.modeling import PreTrainedModel
 from embrace.models.rotary import RotaryEmbedding, apply_rotary, normalize_rope_parameters
 
@@ -228,9 +228,9 @@ class LlamaAttention(RotaryAttention):
         self.o_proj = Linear(self.num_heads * self.head_dim, config.hidden_size, bias=config.attention_bias)
 
     def project_qkv(self, hidden: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        return (self.split_heads(self.q_proj(hidden), self.num_heads),
-                self.split_heads(self.k_proj(hidden), self.num_kv_heads),
-                self.split_heads(self.v_proj(hidden), self.num_kv_heads))
+        q, k, v = project_fused(self, ("q_proj", "k_proj", "v_proj"), hidden)
+        return (self.split_heads(q, self.num_heads), self.split_heads(k, self.num_kv_heads),
+                self.split_heads(v, self.num_kv_heads))
 
     def project_out(self, attended: torch.Tensor) -> torch.Tensor:
         return self.o_proj(attended)
@@ -245,7 +245,8 @@ class LlamaMLP(nn.Module):
         self.act = activation(config.hidden_act)
 
     def forward(self, hidden: torch.Tensor) -> torch.Tensor:
-        return self.down_proj(self.act(self.gate_proj(hidden)) * self.up_proj(hidden))
+        gate, up = project_fused(self, ("gate_proj", "up_proj"), hidden)
+        return self.down_proj(self.act(gate) * up)
 
 
 class LlamaDecoderLayer(nn.Module):
