@@ -33,6 +33,7 @@ _LAZY: dict[str, str] = {
     "GemmaConfig": "embrace.models.gemma", "GemmaForCausalLM": "embrace.models.gemma",
     "GPTNeoXConfig": "embrace.models.gpt_neox", "GPTNeoXForCausalLM": "embrace.models.gpt_neox",
     "PhiConfig": "embrace.models.phi", "PhiForCausalLM": "embrace.models.phi",
+    "Phi3Config": "embrace.models.phi3", "Phi3ForCausalLM": "embrace.models.phi3",
     "OPTConfig": "embrace.models.opt", "OPTForCausalLM": "embrace.models.opt",
     "DynamicCache": "embrace.models.cache", "StaticCache": "embrace.models.cache",
     "GenerationConfig": "embrace.generation.config",

@@ -81,7 +81,7 @@ def test_project_fused_shares_storage_and_follows_updates(bias: bool) -> None:
 
 def test_project_fused_runs_replaced_layers_one_by_one() -> None:
     module = TwoHeads(bias=True)
-    module.b = torch.nn.Sequential(Linear(6, 2))   # e.g. a LoRA wrapper: not a plain Linear
+    module.b = torch.nn.Sequential(Linear(6, 2))  # type: ignore[assignment]  # e.g. LoRA: not a plain Linear
     x = torch.randn(3, 6)
     with torch.no_grad():
         a, b = project_fused(module, ("a", "b"), x)
