@@ -162,3 +162,15 @@ def test_fsdp_settings_equal_the_reference(tmp_path: Path, fsdp, config) -> None
     assert ours.state_dict_type == expected["state_dict_type"]
     names = expected.get("transformer_cls_names_to_wrap")
     assert ours.transformer_cls_names_to_wrap == (names.split(",") if names else None)
+
+
+def test_plugin_from_accelerate_environment(monkeypatch) -> None:
+    monkeypatch.delenv("ACCELERATE_USE_FSDP", raising=False)
+    assert FullyShardedDataParallelPlugin.from_env() is None
+    for name, value in {"ACCELERATE_USE_FSDP": "true", "FSDP_VERSION": "2", "FSDP_RESHARD_AFTER_FORWARD": "false",
+                        "FSDP_AUTO_WRAP_POLICY": "TRANSFORMER_BASED_WRAP", "FSDP_TRANSFORMER_CLS_TO_WRAP": "BertLayer",
+                        "FSDP_OFFLOAD_PARAMS": "false"}.items():
+        monkeypatch.setenv(name, value)
+    plugin = FullyShardedDataParallelPlugin.from_env()
+    assert plugin is not None and plugin.reshard_after_forward is False
+    assert plugin.transformer_cls_names_to_wrap == ["BertLayer"] and plugin.cpu_offload is False

@@ -13,7 +13,6 @@ which any sharding layout or world size can load again.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import logging
 import os
@@ -37,6 +36,14 @@ _FSDP1_KNOBS = ("backward_prefetch", "forward_prefetch", "limit_all_gathers", "u
                 "sync_module_states", "cpu_ram_efficient_loading", "xla", "xla_fsdp_v2", "xla_fsdp_grad_ckpt")
 CONFIG_KEYS = ("version", "min_num_params", "transformer_layer_cls_to_wrap", "auto_wrap_policy", "reshard_after_forward",
                "cpu_offload", "offload_params", "state_dict_type", "activation_checkpointing", *_FSDP1_KNOBS)
+
+
+# accelerate's environment variables (what `accelerate launch` sets) -> plugin fields
+_ENV = {"FSDP_VERSION": "fsdp_version", "FSDP_RESHARD_AFTER_FORWARD": "reshard_after_forward",
+        "FSDP_SHARDING_STRATEGY": "sharding_strategy", "FSDP_AUTO_WRAP_POLICY": "auto_wrap_policy",
+        "FSDP_TRANSFORMER_CLS_TO_WRAP": "transformer_cls_names_to_wrap", "FSDP_MIN_NUM_PARAMS": "min_num_params",
+        "FSDP_OFFLOAD_PARAMS": "cpu_offload", "FSDP_STATE_DICT_TYPE": "state_dict_type",
+        "FSDP_ACTIVATION_CHECKPOINTING": "activation_checkpointing"}
 
 
 class FSDPError(TrainerError):
@@ -128,12 +135,10 @@ class FullyShardedDataParallelPlugin:
         """accelerate's environment switch: ``ACCELERATE_USE_FSDP=true`` (and ``FSDP_*`` settings)."""
         if not _flag(os.environ.get("ACCELERATE_USE_FSDP", "false")):
             return None
-        env: dict[str, Any] = {f.name: os.environ[f"FSDP_{f.name.upper()}"] for f in dataclasses.fields(cls)
-                               if f"FSDP_{f.name.upper()}" in os.environ}
-        if "FSDP_VERSION" in os.environ:
-            env["fsdp_version"] = int(os.environ["FSDP_VERSION"])
-        if "min_num_params" in env:
-            env["min_num_params"] = int(env["min_num_params"])
+        env: dict[str, Any] = {field: os.environ[name] for name, field in _ENV.items() if name in os.environ}
+        for field in ("fsdp_version", "min_num_params"):
+            if field in env:
+                env[field] = int(env[field])
         return cls(**env)
 
 
