@@ -6,6 +6,7 @@ installable package ships it, so it is restated below) and NLTK's corpus_bleu wh
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 import pytest
@@ -64,7 +65,7 @@ def nmt_bleu(references, predictions, tokenize, max_order=4, smooth=False):
     for refs, pred in zip(references, predictions, strict=True):
         refs, pred = [tokenize(r) for r in refs], tokenize(pred)
         ref_len, hyp_len = ref_len + min(len(r) for r in refs), hyp_len + len(pred)
-        merged = Counter()
+        merged: Counter[tuple[str, ...]] = Counter()
         for ref in refs:
             merged |= grams(ref)
         for gram, count in (grams(pred) & merged).items():
@@ -127,8 +128,9 @@ def test_bleu_known_values_and_errors():
     empty = bleu.compute(predictions=["", ""], references=["a b", "c"])
     assert empty == {"bleu": 0.0, "precisions": [0.0] * 4, "brevity_penalty": 0.0, "length_ratio": 0.0,
                      "translation_length": 0, "reference_length": 3}
-    for kwargs, message in [({"predictions": [], "references": []}, "at least one prediction"),
-                            ({"predictions": ["a"], "references": [[]]}, "non-empty list"),
-                            ({"predictions": ["a"], "references": ["a"], "max_order": 0}, "max_order")]:
+    cases: list[tuple[dict[str, Any], str]] = [({"predictions": [], "references": []}, "at least one prediction"),
+                                               ({"predictions": ["a"], "references": [[]]}, "non-empty list"),
+                                               ({"predictions": ["a"], "references": ["a"], "max_order": 0}, "max_order")]
+    for kwargs, message in cases:
         with pytest.raises(MetricInputError, match=message):
             bleu.compute(**kwargs)
