@@ -162,6 +162,13 @@ def offset_trimmer(processor: PostProcessor | None) -> ByteLevel | RobertaProces
     return None
 
 
+def trims_offsets(processor: PostProcessor | None) -> bool:
+    """Whether ``processor`` (or one in a Sequence) trims byte-level offsets."""
+    if isinstance(processor, Sequence):
+        return any(map(trims_offsets, processor.processors))
+    return isinstance(processor, (ByteLevel, RobertaProcessing)) and processor.trim_offsets
+
+
 class ByteLevel(PostProcessor):
     type_name = "ByteLevel"
 

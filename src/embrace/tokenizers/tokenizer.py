@@ -454,11 +454,20 @@ class Tokenizer:
             pre = self.pre_tokenizer
             words = (spans[0] for cut in cuts if cut is not None for _ns, _id, spans in cut if spans is not None)
             ids_cache(self.model, pre is not None and pre.maps_bytes).prefill(chain.from_iterable(words))
-        frame = self._frame(add_special_tokens) if self.truncation is None else None
         out: list[Encoding | None] = [None] * len(inputs)
-        if frame is not None:
-            simple = [i for i, cut in enumerate(cuts) if cut is not None and _is_simple(cut)]
-            for i, enc in zip(simple, self._encode_simple([cuts[i] for i in simple], frame)):  # type: ignore[misc]
+        simple = [i for i, cut in enumerate(cuts) if cut is not None and _is_simple(cut)]
+        if simple:
+            # without truncation, the post-processor's specials frame every text and its offset trimming is done
+            # per cached word; with truncation (overflowing windows), or a processor that trims offsets in a
+            # Sequence, each sequence goes through ``post_process``
+            post = self.post_processor
+            trimmer = processors.offset_trimmer(post) if self.truncation is None else None
+            framed = self.truncation is None and (trimmer is not None or not processors.trims_offsets(post))
+            frame = self._frame(add_special_tokens) if framed else None
+            encodings = self._encode_simple([cuts[i] for i in simple], frame or _RAW_FRAME, trimmer)  # type: ignore[misc]
+            if frame is None:
+                encodings = [self.post_process(enc, None, add_special_tokens) for enc in encodings]
+            for i, enc in zip(simple, encodings):
                 out[i] = enc
         for i, (item, cut) in enumerate(zip(inputs, cuts)):
             if out[i] is None:
@@ -491,10 +500,12 @@ class Tokenizer:
             return None
         return out._slice(0, at), out.type_ids[at], out._slice(at + 1, len(out.ids)), bool(ranges)
 
-    def _encode_simple(self, cuts: list[list[Piece]], frame: Frame) -> list[Encoding]:
+    def _encode_simple(self, cuts: list[list[Piece]], frame: Frame,
+                       trimmer: processors.ByteLevel | processors.RobertaProcessing | None) -> list[Encoding]:
         """Encodings of texts cut into plain words (``_is_simple``), assembled together from the per-word entry
-        cache (``assemble_many``) and framed by the post-processor's special tokens (``_frame``)."""
-        trimmer = processors.offset_trimmer(self.post_processor)
+        cache (``assemble_many``) and framed by the post-processor's special tokens (``_frame``; with
+        ``_RAW_FRAME``, the sequences as ``_encode_sequence`` gives them, for ``post_process``). With ``trimmer``
+        the offsets are trimmed as that processor does."""
         pre = self.pre_tokenizer
         byte_level = pre is not None and pre.maps_bytes
         plain = entry_cache(self.model, byte_level)
@@ -523,6 +534,7 @@ class Tokenizer:
             )
             if ranged:
                 enc.sequence_ranges[0] = (n_before, n_before + n)
+            enc.offsets_trimmed = trimmer is not None and frame is _RAW_FRAME
             out.append(enc)
         return out
 
@@ -682,6 +694,9 @@ class Tokenizer:
 
     def decode_batch(self, sequences: Sequence[Sequence[int]], skip_special_tokens: bool = True) -> list[str]:
         return [self.decode(ids, skip_special_tokens) for ids in sequences]
+
+
+_RAW_FRAME: Frame = (Encoding(), 0, Encoding(), False)  # no specials around the sequence: as _encode_sequence
 
 
 def _is_simple(cut: list[Piece]) -> bool:
