@@ -8,7 +8,8 @@ per-word caches on both sides: a fresh reference tokenizer, and ``clear_cache()`
   with offsets: embrace ``encode_batch``      vs reference ``encode_batch``, both reading ``.ids`` and ``.offsets``
                 of every encoding (the reference builds those Python lists lazily, on access)
 The reference runs single-threaded (TOKENIZERS_PARALLELISM=false) and, for ids, also with its thread pool.
-Runs alternate between the libraries; the ratio reported is the median of the per-repeat ratios.
+Runs alternate between the libraries; the ratio reported is the median of the per-repeat ratios, of wall-clock
+time and of this process's CPU time (single-threaded runs only; steadier when other jobs share the machine).
 
 Usage: .venv/bin/python bench/bench_tokenizers.py [--mb 3] [--repeats 3]   (writes bench/results/tokenizers.json)
 """
@@ -58,10 +59,21 @@ def reference_gpt2():  # type: ignore[no-untyped-def]
     return tok
 
 
+CPU_SECONDS: list[float] = []  # process CPU time of the last ``rate`` call (both sides run in this one thread)
+
+
 def rate(fn, texts: list[str], megabytes: float) -> tuple[float, object]:  # type: ignore[no-untyped-def]
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     out = fn(texts)
+    CPU_SECONDS[:] = [time.process_time() - cpu]
     return megabytes / (time.perf_counter() - start), out
+
+
+def cpu_rate(fn, texts: list[str], megabytes: float) -> tuple[float, float, object]:  # type: ignore[no-untyped-def]
+    """(MB/s of wall time, MB/s of this process's CPU time, output): on a loaded machine the CPU-time rate of a
+    single-threaded run is less disturbed by other processes than the wall-clock rate."""
+    wall, out = rate(fn, texts, megabytes)
+    return wall, megabytes / CPU_SECONDS[0], out
 
 
 def with_offsets(encode_batch):  # type: ignore[no-untyped-def]
@@ -72,7 +84,9 @@ def with_offsets(encode_batch):  # type: ignore[no-untyped-def]
 def measure(make_ref, texts: list[str], megabytes: float, repeats: int) -> dict[str, object]:  # type: ignore[no-untyped-def]
     from embrace.tokenizers import Tokenizer
 
-    runs: dict[str, list[float]] = {k: [] for k in ("ours_ids", "ref_ids_1t", "ref_ids_mt", "ours_off", "ref_off_1t")}
+    keys = ("ours_ids", "ref_ids_1t", "ref_ids_mt", "ours_off", "ref_off_1t",
+            "ours_ids_cpu", "ref_ids_1t_cpu", "ours_off_cpu", "ref_off_1t_cpu")
+    runs: dict[str, list[float]] = {k: [] for k in keys}
     same = True
     for _ in range(repeats):
         ref = make_ref()
@@ -81,21 +95,21 @@ def measure(make_ref, texts: list[str], megabytes: float, repeats: int) -> dict[
         ours = Tokenizer.from_str(ref.to_str())
         fast = getattr(ref, "encode_batch_fast", ref.encode_batch)
         os.environ["TOKENIZERS_PARALLELISM"] = "false"
-        r_ids, ref_out = rate(fast, texts, megabytes)
-        o_ids, our_out = rate(ours.encode_batch_ids, texts, megabytes)
+        r_ids, r_ids_cpu, ref_out = cpu_rate(fast, texts, megabytes)
+        o_ids, o_ids_cpu, our_out = cpu_rate(ours.encode_batch_ids, texts, megabytes)
         ours.model.clear_cache()
         ref = make_ref()  # cold again for the offsets run
         ref.no_padding()
         ref.no_truncation()
-        r_off, ref_offsets = rate(with_offsets(ref.encode_batch), texts, megabytes)
-        o_off, our_offsets = rate(with_offsets(ours.encode_batch), texts, megabytes)
+        r_off, r_off_cpu, ref_offsets = cpu_rate(with_offsets(ref.encode_batch), texts, megabytes)
+        o_off, o_off_cpu, our_offsets = cpu_rate(with_offsets(ours.encode_batch), texts, megabytes)
         os.environ["TOKENIZERS_PARALLELISM"] = "true"
         ref = make_ref()
         ref.no_padding()
         ref.no_truncation()
         r_mt, _ = rate(getattr(ref, "encode_batch_fast", ref.encode_batch), texts, megabytes)
         same = same and our_out == [e.ids for e in ref_out] and our_offsets == ref_offsets  # type: ignore[attr-defined]
-        for key, value in zip(runs, (o_ids, r_ids, r_mt, o_off, r_off)):
+        for key, value in zip(runs, (o_ids, r_ids, r_mt, o_off, r_off, o_ids_cpu, r_ids_cpu, o_off_cpu, r_off_cpu)):
             runs[key].append(value)
 
     def ratio(a: str, b: str) -> float:
@@ -105,7 +119,14 @@ def measure(make_ref, texts: list[str], megabytes: float, repeats: int) -> dict[
             "ref_ids_threads_mb_s": max(runs["ref_ids_mt"]), "ours_offsets_mb_s": max(runs["ours_off"]),
             "ref_offsets_1thread_mb_s": max(runs["ref_off_1t"]), "ids_ratio_1thread": ratio("ours_ids", "ref_ids_1t"),
             "ids_ratio_threads": ratio("ours_ids", "ref_ids_mt"), "offsets_ratio_1thread": ratio("ours_off", "ref_off_1t"),
+            "ids_ratio_1thread_cpu": ratio("ours_ids_cpu", "ref_ids_1t_cpu"),
+            "offsets_ratio_1thread_cpu": ratio("ours_off_cpu", "ref_off_1t_cpu"),
             "identical_ids_and_offsets": same, "runs": runs}
+
+
+def _ratios(row: dict[str, object], ours: str, ref: str) -> str:
+    runs: dict[str, list[float]] = row["runs"]  # type: ignore[assignment]
+    return " ".join(f"{a / b:.2f}" for a, b in zip(runs[ours], runs[ref]))
 
 
 def main() -> None:
@@ -124,13 +145,18 @@ def main() -> None:
     load = os.getloadavg()
     print(f"SOTU chunks: {len(texts)} texts, {megabytes:.2f} MB; {os.cpu_count()} CPUs; Python "
           f"{platform.python_version()}; load average {load[0]:.1f} {load[1]:.1f} {load[2]:.1f}")
-    header = f"{'tokenizer':<24}{'path':<14}{'ours MB/s':>10}{'ref 1-thr':>11}{'ratio':>7}{'ref pool':>10}{'ratio':>7}"
+    header = (f"{'tokenizer':<24}{'path':<14}{'ours MB/s':>10}{'ref 1-thr':>11}{'ratio':>7}{'ratio CPU':>11}"
+              f"{'ref pool':>10}{'ratio':>7}")
     print(header)
+    print(f"{'':<24}{'':<14}{'':>10}{'':>11}{'(wall)':>7}{'time':>11}")
     for r in rows:
         print(f"{r['tokenizer']:<24}{'ids only':<14}{r['ours_ids_mb_s']:>10.2f}{r['ref_ids_1thread_mb_s']:>11.2f}"
-              f"{r['ids_ratio_1thread']:>7.2f}{r['ref_ids_threads_mb_s']:>10.2f}{r['ids_ratio_threads']:>7.2f}")
+              f"{r['ids_ratio_1thread']:>7.2f}{r['ids_ratio_1thread_cpu']:>11.2f}{r['ref_ids_threads_mb_s']:>10.2f}"
+              f"{r['ids_ratio_threads']:>7.2f}")
         print(f"{'':<24}{'with offsets':<14}{r['ours_offsets_mb_s']:>10.2f}{r['ref_offsets_1thread_mb_s']:>11.2f}"
-              f"{r['offsets_ratio_1thread']:>7.2f}")
+              f"{r['offsets_ratio_1thread']:>7.2f}{r['offsets_ratio_1thread_cpu']:>11.2f}")
+        print(f"{'':<24}per-repeat ratios (wall): ids {_ratios(r, 'ours_ids', 'ref_ids_1t')}, "
+              f"offsets {_ratios(r, 'ours_off', 'ref_off_1t')}")
         print(f"{'':<24}identical ids and offsets: {r['identical_ids_and_offsets']}")
     out = ROOT / "bench/results/tokenizers.json"
     out.parent.mkdir(parents=True, exist_ok=True)
