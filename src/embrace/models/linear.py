@@ -21,6 +21,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from embrace.models.huge_pages import empty_huge
+
 __all__ = ["Linear", "fast_path", "linear", "onednn_enabled", "project_fused"]
 
 
@@ -106,7 +108,8 @@ def _fused_weights(owner: nn.Module, layers: list[nn.Linear]
         return None
     sizes = [w.shape[0] for w in weights]
     with torch.inference_mode(False), torch.no_grad():   # normal tensors: training may follow inference
-        weight = torch.cat([w.detach() for w in weights])
+        weight = torch.cat([w.detach() for w in weights], out=empty_huge((sum(sizes), weights[0].shape[1]),
+                                                                         torch.float32))
         bias = torch.cat([layer.bias.detach() for layer in layers]) if all(has_bias) else None
         start = 0
         for layer, size in zip(layers, sizes, strict=True):

@@ -19,6 +19,7 @@ from typing import Any
 import torch
 
 from embrace.errors import CheckpointError, EmbraceFileNotFoundError
+from embrace.models.huge_pages import empty_huge
 
 SAFE_WEIGHTS_NAME = "model.safetensors"
 SAFE_WEIGHTS_INDEX_NAME = "model.safetensors.index.json"
@@ -172,7 +173,7 @@ def _read_safetensor(path: Path, data_start: int, info: dict[str, Any]) -> torch
     if dtype is None:
         raise CheckpointError(f"{path}: tensor dtype {info['dtype']} is not supported")
     start, end = info["data_offsets"]
-    tensor = torch.empty(info["shape"], dtype=dtype)
+    tensor = empty_huge(info["shape"], dtype)   # filled below: the pages are faulted in as 2 MiB pages
     nbytes = tensor.numel() * tensor.element_size()
     if nbytes != end - start:
         raise CheckpointError(f"{path}: a tensor's byte size does not match its shape {info['shape']} ({info['dtype']})")
