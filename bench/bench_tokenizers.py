@@ -7,6 +7,8 @@ per-word caches on both sides: a fresh reference tokenizer, and ``clear_cache()`
   ids only:     embrace ``encode_batch_ids``  vs reference ``encode_batch_fast`` (no offsets)
   with offsets: embrace ``encode_batch``      vs reference ``encode_batch``, both reading ``.ids`` and ``.offsets``
                 of every encoding (the reference builds those Python lists lazily, on access)
+  __call__ offs: ``tokenizer(texts, return_offsets_mapping=True)`` of embrace's and transformers'
+                ``PreTrainedTokenizerFast`` around the same tokenizer (ids, masks, type ids, offsets)
 The reference runs single-threaded (TOKENIZERS_PARALLELISM=false) and, for ids, also with its thread pool.
 Runs alternate between the libraries; the ratio reported is the median of the per-repeat ratios, of wall-clock
 time and of this process's CPU time (single-threaded runs only; steadier when other jobs share the machine).
@@ -81,11 +83,29 @@ def with_offsets(encode_batch):  # type: ignore[no-untyped-def]
     return lambda texts: [(e.ids, e.offsets) for e in encode_batch(texts)]
 
 
+def user_facing(make_ref):  # type: ignore[no-untyped-def]
+    """``tokenizer(texts, return_offsets_mapping=True)`` of transformers' and embrace's tokenizer classes around a
+    fresh reference tokenizer and its embrace copy."""
+    import transformers
+
+    from embrace.tokenization import PreTrainedTokenizerFast
+    from embrace.tokenizers import Tokenizer
+
+    ref = make_ref()
+    ref.no_padding()
+    ref.no_truncation()
+    ours = PreTrainedTokenizerFast(tokenizer_object=Tokenizer.from_str(ref.to_str()))
+    theirs = transformers.PreTrainedTokenizerFast(tokenizer_object=ref)
+    return (lambda texts: theirs(texts, return_offsets_mapping=True)), (
+        lambda texts: ours(texts, return_offsets_mapping=True))
+
+
 def measure(make_ref, texts: list[str], megabytes: float, repeats: int) -> dict[str, object]:  # type: ignore[no-untyped-def]
     from embrace.tokenizers import Tokenizer
 
     keys = ("ours_ids", "ref_ids_1t", "ref_ids_mt", "ours_off", "ref_off_1t",
-            "ours_ids_cpu", "ref_ids_1t_cpu", "ours_off_cpu", "ref_off_1t_cpu")
+            "ours_ids_cpu", "ref_ids_1t_cpu", "ours_off_cpu", "ref_off_1t_cpu", "ours_call", "ref_call",
+            "ours_call_cpu", "ref_call_cpu")
     runs: dict[str, list[float]] = {k: [] for k in keys}
     same = True
     for _ in range(repeats):
@@ -103,13 +123,18 @@ def measure(make_ref, texts: list[str], megabytes: float, repeats: int) -> dict[
         ref.no_truncation()
         r_off, r_off_cpu, ref_offsets = cpu_rate(with_offsets(ref.encode_batch), texts, megabytes)
         o_off, o_off_cpu, our_offsets = cpu_rate(with_offsets(ours.encode_batch), texts, megabytes)
+        ref_call, ours_call = user_facing(make_ref)  # cold caches again
+        r_call, r_call_cpu, ref_calls = cpu_rate(ref_call, texts, megabytes)
+        o_call, o_call_cpu, our_calls = cpu_rate(ours_call, texts, megabytes)
+        same = same and all(our_calls[k] == ref_calls[k] for k in ref_calls)  # type: ignore[index, attr-defined]
         os.environ["TOKENIZERS_PARALLELISM"] = "true"
         ref = make_ref()
         ref.no_padding()
         ref.no_truncation()
         r_mt, _ = rate(getattr(ref, "encode_batch_fast", ref.encode_batch), texts, megabytes)
         same = same and our_out == [e.ids for e in ref_out] and our_offsets == ref_offsets  # type: ignore[attr-defined]
-        for key, value in zip(runs, (o_ids, r_ids, r_mt, o_off, r_off, o_ids_cpu, r_ids_cpu, o_off_cpu, r_off_cpu)):
+        for key, value in zip(runs, (o_ids, r_ids, r_mt, o_off, r_off, o_ids_cpu, r_ids_cpu, o_off_cpu, r_off_cpu,
+                                     o_call, r_call, o_call_cpu, r_call_cpu)):
             runs[key].append(value)
 
     def ratio(a: str, b: str) -> float:
@@ -119,6 +144,8 @@ def measure(make_ref, texts: list[str], megabytes: float, repeats: int) -> dict[
             "ref_ids_threads_mb_s": max(runs["ref_ids_mt"]), "ours_offsets_mb_s": max(runs["ours_off"]),
             "ref_offsets_1thread_mb_s": max(runs["ref_off_1t"]), "ids_ratio_1thread": ratio("ours_ids", "ref_ids_1t"),
             "ids_ratio_threads": ratio("ours_ids", "ref_ids_mt"), "offsets_ratio_1thread": ratio("ours_off", "ref_off_1t"),
+            "ours_call_mb_s": max(runs["ours_call"]), "ref_call_mb_s": max(runs["ref_call"]),
+            "call_ratio": ratio("ours_call", "ref_call"), "call_ratio_cpu": ratio("ours_call_cpu", "ref_call_cpu"),
             "ids_ratio_1thread_cpu": ratio("ours_ids_cpu", "ref_ids_1t_cpu"),
             "offsets_ratio_1thread_cpu": ratio("ours_off_cpu", "ref_off_1t_cpu"),
             "identical_ids_and_offsets": same, "runs": runs}
@@ -155,6 +182,8 @@ def main() -> None:
               f"{r['ids_ratio_threads']:>7.2f}")
         print(f"{'':<24}{'with offsets':<14}{r['ours_offsets_mb_s']:>10.2f}{r['ref_offsets_1thread_mb_s']:>11.2f}"
               f"{r['offsets_ratio_1thread']:>7.2f}{r['offsets_ratio_1thread_cpu']:>11.2f}")
+        print(f"{'':<24}{'__call__ offs':<14}{r['ours_call_mb_s']:>10.2f}{r['ref_call_mb_s']:>11.2f}"
+              f"{r['call_ratio']:>7.2f}{r['call_ratio_cpu']:>11.2f}")
         print(f"{'':<24}per-repeat ratios (wall): ids {_ratios(r, 'ours_ids', 'ref_ids_1t')}, "
               f"offsets {_ratios(r, 'ours_off', 'ref_off_1t')}")
         print(f"{'':<24}identical ids and offsets: {r['identical_ids_and_offsets']}")

@@ -46,14 +46,14 @@ class WordCache(dict):
         to pay off and the cache has room); the others are left to ``__missing__``."""
         if self.fill_many is None:
             return
-        missing = set(words).difference(self)
+        missing = (words if isinstance(words, (set, frozenset)) else set(words)).difference(self)
         room = CACHE_LIMIT - len(self)
         if len(missing) < BATCH_MIN or room < BATCH_MIN:
             return
         new = list(missing)[:room]
         values = self.fill_many(new)
         if values is not None:  # a None value: that word is left to __missing__
-            self.update((k, v) for k, v in zip(new, values) if v is not None)
+            self.update({k: v for k, v in zip(new, values) if v is not None})
 
 
 class Model:

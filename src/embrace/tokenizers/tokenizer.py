@@ -450,10 +450,12 @@ class Tokenizer:
         if is_pretokenized:
             return [self._encode_item(item, True, add_special_tokens) for item in inputs]
         cuts = [self._cut(item) if isinstance(item, str) else None for item in inputs]
+        distinct: set[str] | None = None  # the chunk's words, for the batch encoders of the model
         if self.model.batch_encodes:
             pre = self.pre_tokenizer
             words = (spans[0] for cut in cuts if cut is not None for _ns, _id, spans in cut if spans is not None)
-            ids_cache(self.model, pre is not None and pre.maps_bytes).prefill(chain.from_iterable(words))
+            distinct = set(chain.from_iterable(words))
+            ids_cache(self.model, pre is not None and pre.maps_bytes).prefill(distinct)
         out: list[Encoding | None] = [None] * len(inputs)
         simple = [i for i, cut in enumerate(cuts) if cut is not None and _is_simple(cut)]
         if simple:
@@ -464,7 +466,8 @@ class Tokenizer:
             trimmer = processors.offset_trimmer(post) if self.truncation is None else None
             framed = self.truncation is None and (trimmer is not None or not processors.trims_offsets(post))
             frame = self._frame(add_special_tokens) if framed else None
-            encodings = self._encode_simple([cuts[i] for i in simple], frame or _RAW_FRAME, trimmer)  # type: ignore[misc]
+            encodings = self._encode_simple([cuts[i] for i in simple], frame or _RAW_FRAME, trimmer,  # type: ignore[misc]
+                                            distinct)
             if frame is None:
                 encodings = [self.post_process(enc, None, add_special_tokens) for enc in encodings]
             for i, enc in zip(simple, encodings):
@@ -501,11 +504,12 @@ class Tokenizer:
         return out._slice(0, at), out.type_ids[at], out._slice(at + 1, len(out.ids)), bool(ranges)
 
     def _encode_simple(self, cuts: list[list[Piece]], frame: Frame,
-                       trimmer: processors.ByteLevel | processors.RobertaProcessing | None) -> list[Encoding]:
+                       trimmer: processors.ByteLevel | processors.RobertaProcessing | None,
+                       distinct: set[str] | None = None) -> list[Encoding]:
         """Encodings of texts cut into plain words (``_is_simple``), assembled together from the per-word entry
         cache (``assemble_many``) and framed by the post-processor's special tokens (``_frame``; with
         ``_RAW_FRAME``, the sequences as ``_encode_sequence`` gives them, for ``post_process``). With ``trimmer``
-        the offsets are trimmed as that processor does."""
+        the offsets are trimmed as that processor does. ``distinct``: a set holding at least these texts' words."""
         pre = self.pre_tokenizer
         byte_level = pre is not None and pre.maps_bytes
         plain = entry_cache(self.model, byte_level)
@@ -513,9 +517,8 @@ class Tokenizer:
         keep_lead = trimmer is not None and trimmer.add_prefix_space
         word_lists = [cut[0][2][0] if cut else [] for cut in cuts]  # type: ignore[index]
         start_lists = [_piece_starts(cut[0]) if cut else [] for cut in cuts]
-        cache.prefill(chain.from_iterable(word_lists))
-        entry_lists = [list(map(cache.__getitem__, words)) for words in word_lists]
-        ids, tokens, offsets, word_ids, bounds = assemble_many(entry_lists, start_lists)
+        cache.prefill(chain.from_iterable(word_lists) if distinct is None else distinct)
+        ids, tokens, offsets, word_ids, bounds = assemble_many(word_lists, start_lists, cache)
         before, seq_type, after, ranged = frame
         n_before = len(before.ids)
         out = []

@@ -208,27 +208,36 @@ def assemble(entries: list[WordEntry], word_starts: list[int], first_word: int
     return list(chain.from_iterable(id_lists)), list(chain.from_iterable(map(_TOKENS, entries))), offsets, word_ids
 
 
-def assemble_many(entry_lists: list[list[WordEntry]], start_lists: list[list[int]]
+def assemble_many(word_lists: list[list[str]], start_lists: list[list[int]], cache: WordCache
                   ) -> tuple[list[int], list[str], list[tuple[int, int]], list[int], list[int]]:
     """``assemble`` for many texts at once (word numbers restart at 0 in every text): the texts' ids, tokens,
     offsets and word ids one after another, and where each text's tokens start (plus the total at the end).
-    The offsets and word ids are computed on numpy arrays, so no per-token iterator chain runs for them."""
+
+    Each distinct word's entry is looked up once; its tokens are laid out once in arrays, and every occurrence
+    gathers them with numpy indexing (a ragged gather), so no per-token iterator chain runs in Python."""
     import numpy as np
 
-    entries = list(chain.from_iterable(entry_lists))
-    n_words = np.fromiter(map(len, entry_lists), dtype=np.int64, count=len(entry_lists))
-    flat_lens = np.fromiter(map(_FLAT_LEN, entries), dtype=np.int64, count=len(entries))
-    total = int(flat_lens.sum())
-    rel = np.fromiter(chain.from_iterable(map(_FLAT, entries)), dtype=np.int64, count=total)
-    starts = np.fromiter(chain.from_iterable(start_lists), dtype=np.int64, count=len(entries))
-    flat = (rel + np.repeat(starts, flat_lens)).tolist()
-    it = iter(flat)
-    counts = flat_lens // 2
-    first_word = np.repeat(np.cumsum(n_words) - n_words, n_words)  # index of each word's text's first word
-    word_ids = np.repeat(np.arange(len(entries)) - first_word, counts).tolist()
+    words = list(chain.from_iterable(word_lists))
+    position = {w: i for i, w in enumerate(dict.fromkeys(words))}
+    which = np.fromiter(map(position.__getitem__, words), dtype=np.int64, count=len(words))
+    entries = list(map(cache.__getitem__, position))
+    sizes = np.fromiter(map(_FLAT_LEN, entries), dtype=np.int64, count=len(entries)) // 2  # tokens per word
+    n_tokens = int(sizes.sum())
+    all_ids = np.fromiter(chain.from_iterable(map(_IDS, entries)), dtype=np.int64, count=n_tokens)
+    all_tokens = np.empty(n_tokens, dtype=object)
+    all_tokens[:] = list(chain.from_iterable(map(_TOKENS, entries)))
+    all_offsets = np.fromiter(chain.from_iterable(map(_FLAT, entries)), dtype=np.int64, count=2 * n_tokens)
+    counts = sizes[which]  # tokens of each occurrence
+    first = np.cumsum(counts) - counts
+    gather = np.repeat((np.cumsum(sizes) - sizes)[which] - first, counts) + np.arange(int(counts.sum()))
+    starts = np.fromiter(chain.from_iterable(start_lists), dtype=np.int64, count=len(words))
+    offsets = (all_offsets.reshape(-1, 2)[gather] + np.repeat(starts, counts)[:, None]).ravel().tolist()
+    it = iter(offsets)
+    n_words = np.fromiter(map(len, word_lists), dtype=np.int64, count=len(word_lists))
+    text_first_word = np.repeat(np.cumsum(n_words) - n_words, n_words)
+    word_ids = np.repeat(np.arange(len(words)) - text_first_word, counts).tolist()
     bounds = np.concatenate(([0], np.cumsum(counts)))[np.cumsum(n_words)].tolist()
-    return (list(chain.from_iterable(map(_IDS, entries))), list(chain.from_iterable(map(_TOKENS, entries))),
-            list(zip(it, it)), word_ids, [0, *bounds])
+    return all_ids[gather].tolist(), all_tokens[gather].tolist(), list(zip(it, it)), word_ids, [0, *bounds]
 
 
 def trim_first_word(offsets: list[tuple[int, int]], tokens: list[str], first: int, seq_start: int,
