@@ -521,20 +521,24 @@ class Tokenizer:
         ids, tokens, offsets, word_ids, bounds = assemble_many(word_lists, start_lists, cache)
         before, seq_type, after, ranged = frame
         n_before = len(before.ids)
+        bare = not before.ids and not after.ids
         out = []
         for i, (a, b) in enumerate(zip(bounds, bounds[1:])):
             n = b - a
             if keep_lead and n:
                 trim_first_word(offsets, tokens, a, a, start_lists[i][0], plain[word_lists[i][0]])
-            enc = Encoding(
-                before.ids + ids[a:b] + after.ids,
-                before.type_ids + [seq_type] * n + after.type_ids,
-                before.tokens + tokens[a:b] + after.tokens,
-                before.offsets + offsets[a:b] + after.offsets,
-                [1] * (n_before + n + len(after.ids)),
-                before.special_tokens_mask + [0] * n + after.special_tokens_mask,
-                before.word_ids + word_ids[a:b] + after.word_ids,
-            )
+            if bare:  # nothing around the sequence: the slices are the lists
+                enc = Encoding(ids[a:b], [seq_type] * n, tokens[a:b], offsets[a:b], [1] * n, [0] * n, word_ids[a:b])
+            else:
+                enc = Encoding(
+                    before.ids + ids[a:b] + after.ids,
+                    before.type_ids + [seq_type] * n + after.type_ids,
+                    before.tokens + tokens[a:b] + after.tokens,
+                    before.offsets + offsets[a:b] + after.offsets,
+                    [1] * (n_before + n + len(after.ids)),
+                    before.special_tokens_mask + [0] * n + after.special_tokens_mask,
+                    before.word_ids + word_ids[a:b] + after.word_ids,
+                )
             if ranged:
                 enc.sequence_ranges[0] = (n_before, n_before + n)
             enc.offsets_trimmed = trimmer is not None and frame is _RAW_FRAME
