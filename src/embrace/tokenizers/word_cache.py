@@ -209,7 +209,7 @@ def assemble(entries: list[WordEntry], word_starts: list[int], first_word: int
 
 
 def assemble_many(word_lists: list[list[str]], start_lists: list[list[int]], cache: WordCache
-                  ) -> tuple[list[int], list[str], list[tuple[int, int]], list[int], list[int]]:
+                  ) -> tuple[list[int], list[str], list[tuple[int, int]], list[int | None], list[int]]:
     """``assemble`` for many texts at once (word numbers restart at 0 in every text): the texts' ids, tokens,
     offsets and word ids one after another, and where each text's tokens start (plus the total at the end).
 
