@@ -52,7 +52,7 @@ def make_pairs(n: int, seed: int = 0) -> tuple[list[str], list[str]]:
         words = []
         for word in reference.split(" "):
             roll = rng.random()
-            words.append(word if roll < 0.75 else "" if roll < 0.87 else str(rng.choice(vocabulary)))
+            words.append(word if roll < 0.75 else "" if roll < 0.87 else vocabulary[int(rng.integers(len(vocabulary)))])
         references.append(reference)
         predictions.append(" ".join(w for w in words if w))
     return predictions, references
@@ -118,7 +118,7 @@ def main() -> None:
         equal = same(got, expected)
         results.append({"metric": name, "ours_s": ours_s, "reference_s": reference_s,
                         "ratio": reference_s / ours_s, "equal": equal})
-        print(f"{name:<12} {ours_s:>10.2f} {reference_s:>12.2f} {reference_s / ours_s:>6.2f}x  {equal}")
+        print(f"{name:<12} {ours_s:>10.2f} {reference_s:>12.2f} {reference_s / ours_s:>6.2f}x  {equal}", flush=True)
     out = ROOT / "bench/results/metrics.json"
     out.write_text(json.dumps({"pairs": args.pairs, "repeats": args.repeats, "machine": platform.node(),
                                "rows": results}, indent=2) + "\n")

@@ -44,11 +44,18 @@ def test_sacrebleu_matches_the_library(seed, options):
 
 
 def test_sacrebleu_tokenizer_and_errors():
+    from sacrebleu.tokenizers.tokenizer_13a import Tokenizer13a
+
     from embrace.metrics.bleu import tokenize_13a
 
-    tokenizer = sacrebleu_lib.tokenizers.tokenizer_13a.Tokenizer13a()
+    tokenizer = Tokenizer13a()
     for text in ["Hello, world! 1,000.5 re-run (x) U.S.A. &quot;q&quot; 9-1", "  a  b\nc-\nd <skipped>"]:
         assert tokenize_13a(text) == tokenizer(text)
+    rng = np.random.default_rng(0)
+    pieces = list("ab1 9.,-'\"&;:!?()[]{}<>/\\|~_^`@#$%*+=\n\té日") + ["&quot;", "&amp;", "<skipped>", "-\n", "1.5", "9-"]
+    for _ in range(3000):  # random strings of every character class the four substitutions look at
+        text = "".join(rng.choice(pieces, size=int(rng.integers(0, 30))))
+        assert tokenize_13a(text) == tokenizer(text), repr(text)
     with pytest.raises(MetricInputError, match="same number of references"):
         metrics.load("sacrebleu").compute(predictions=["a", "b"], references=[["a"], ["b", "c"]])
 

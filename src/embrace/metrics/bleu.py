@@ -22,31 +22,42 @@ from embrace.metrics.classification import MetricInputError
 
 MAX_ORDER = 4
 _SMOOTH_DEFAULTS = {"none": None, "floor": 0.1, "add-k": 1, "exp": None}
-_13A = [(re.compile(r"([\{-\~\[-\` -\&\(-\+\:-\@\/])"), r" \1 "), (re.compile(r"([^0-9])([\.,])"), r"\1 \2 "),
-        (re.compile(r"([\.,])([^0-9])"), r" \1 \2"), (re.compile(r"([0-9])(-)"), r"\1 \2 ")]
+# mteval-v13a's four substitutions. The first pads single characters, so it runs as str.translate (the regex,
+# which also matches every space, spends most of its time building replacement strings); the others keep the regex
+# with a replacement function (a template string is expanded in Python per match on Python 3.11).
+_PAD = re.compile(r"([\{-\~\[-\` -\&\(-\+\:-\@\/])")
+_PAD_TABLE = str.maketrans({c: f" {c} " for c in map(chr, range(128)) if _PAD.fullmatch(c)})
+_13A: list[tuple[re.Pattern[str], Callable[[re.Match[str]], str]]] = [
+    (re.compile(r"([^0-9])([\.,])"), lambda m: f"{m[1]} {m[2]} "),
+    (re.compile(r"([\.,])([^0-9])"), lambda m: f" {m[1]} {m[2]}"),
+    (re.compile(r"([0-9])(-)"), lambda m: f"{m[1]} {m[2]} ")]
 
 
 def tokenize_13a(line: str) -> str:
     line = line.replace("<skipped>", "").replace("-\n", "").replace("\n", " ")
     if "&" in line:
         line = line.replace("&quot;", '"').replace("&amp;", "&").replace("&lt;", "<").replace("&gt;", ">")
-    line = f" {line} "
+    line = f" {line} ".translate(_PAD_TABLE)
     for pattern, replacement in _13A:
         line = pattern.sub(replacement, line)
     return " ".join(line.split())
 
 
-def ngram_counts(tokens: list[str], max_order: int = MAX_ORDER) -> Counter[tuple[str, ...]]:
-    """Every n-gram of ``tokens`` for n = 1..max_order, with its count."""
-    counts: Counter[tuple[str, ...]] = Counter()
-    for n in range(1, max_order + 1):
-        counts.update(zip(*(tokens[i:] for i in range(n))))
-    return counts
+def ngram_counts(tokens: list[str], max_order: int = MAX_ORDER) -> list[Counter[tuple[str, ...]]]:
+    """Per order n = 1..max_order, every n-gram of ``tokens`` with its count."""
+    return [Counter(zip(*(tokens[i:] for i in range(n)))) for n in range(1, max_order + 1)]
 
 
-def _ngrams(line: str) -> tuple[Counter[tuple[str, ...]], int]:
-    tokens = line.split()
-    return ngram_counts(tokens), len(tokens)
+def clipped_matches(prediction: list[str], references: list[list[str]], max_order: int = MAX_ORDER) -> list[int]:
+    """Per order, the prediction's n-grams counted at most as often as in the reference that has most of them."""
+    clips = ngram_counts(references[0], max_order)
+    for other in references[1:]:
+        clips = [clip | counts for clip, counts in zip(clips, ngram_counts(other, max_order), strict=True)]
+    matches = []
+    for counts, clip in zip(ngram_counts(prediction, max_order), clips, strict=True):
+        common = counts.keys() & clip.keys()  # a set in C; then min over the (few) shared n-grams, also in C
+        matches.append(sum(map(min, map(counts.__getitem__, common), map(clip.__getitem__, common))))
+    return matches
 
 
 def _closest(length: int, candidates: list[int]) -> int:
@@ -69,24 +80,17 @@ def sacrebleu(predictions: Any, references: Any, smooth_method: str = "exp", smo
         raise MetricInputError(f"tokenize={tokenize!r}: embrace supports '13a' (default) and 'none'")
     tokenizer = (lambda s: " ".join(s.split())) if tokenize == "none" else tokenize_13a
 
-    def prepare(text: str) -> str:
-        return tokenizer((text.lower() if lowercase else text).rstrip())
+    def prepare(text: str) -> list[str]:
+        return tokenizer((text.lower() if lowercase else text).rstrip()).split()
 
     correct, total, sys_len, ref_len = [0.0] * MAX_ORDER, [0.0] * MAX_ORDER, 0, 0
     for pred, group in zip(preds, refs, strict=True):
-        best: Counter[tuple[str, ...]] = Counter()
-        lengths = []
-        for reference in group:
-            counts, length = _ngrams(prepare(reference))
-            lengths.append(length)
-            for gram, count in counts.items():
-                best[gram] = max(best[gram], count)
-        counts, length = _ngrams(prepare(pred))
-        sys_len += length
-        ref_len += _closest(length, lengths)
-        for gram, count in counts.items():
-            total[len(gram) - 1] += count
-            correct[len(gram) - 1] += min(count, best.get(gram, 0))
+        tokens, references = prepare(pred), [prepare(reference) for reference in group]
+        sys_len += len(tokens)
+        ref_len += _closest(len(tokens), [len(r) for r in references])
+        for n, matches in enumerate(clipped_matches(tokens, references)):
+            total[n] += max(len(tokens) - n, 0)
+            correct[n] += matches
     value = _SMOOTH_DEFAULTS[smooth_method] if smooth_value is None else smooth_value
     return _score(correct, total, sys_len, ref_len, smooth_method, value, use_effective_order)
 
@@ -144,13 +148,8 @@ def bleu(predictions: Any, references: Any, tokenizer: Callable[[str], list[str]
         ref_tokens = [tokenize(r) for r in group]
         translation_length += len(tokens)
         reference_length += min(len(r) for r in ref_tokens)
-        clip = ngram_counts(ref_tokens[0], max_order)
-        for other in ref_tokens[1:]:
-            clip |= ngram_counts(other, max_order)
-        for gram, count in ngram_counts(tokens, max_order).items():
-            if gram in clip:
-                matches[len(gram) - 1] += min(count, clip[gram])
-        for n in range(max_order):
+        for n, count in enumerate(clipped_matches(tokens, ref_tokens, max_order)):
+            matches[n] += count
             possible[n] += max(len(tokens) - n, 0)
     if smooth:
         precisions = [(m + 1.0) / (p + 1.0) for m, p in zip(matches, possible, strict=True)]
