@@ -120,3 +120,31 @@ def test_fused_llama_logits_save_and_train(tmp_path) -> None:
         hidden = torch.randn(1, 3, 32)
         fused_q = project_fused(attention, ("q_proj", "k_proj", "v_proj"), hidden)[0]
         torch.testing.assert_close(fused_q, F.linear(hidden, q), atol=1e-5, rtol=1e-5)
+
+
+@needs_onednn
+def test_packed_for_rows_matches_and_follows_weight_updates() -> None:
+    from embrace.models.linear import packed_for_rows
+
+    torch.manual_seed(0)
+    first, second = Linear(16, 32), Linear(32, 8)
+    model = torch.nn.Sequential(first, second)
+    x = torch.randn(4, 16)
+    with torch.no_grad():
+        expected = model(x)
+        with packed_for_rows(4):
+            torch.testing.assert_close(model(x), expected, atol=1e-5, rtol=1e-5)
+            assert "_onednn_packed" in first.__dict__
+        assert "_onednn_packed" not in first.__dict__   # no model given: dropped at the end
+        with packed_for_rows(4, model):
+            model(x)
+        kept = first.__dict__["_onednn_packed"]           # a small model keeps its packed copies
+        first.weight.mul_(2)                               # an in-place change is noticed: packed again
+        with packed_for_rows(4, model):
+            torch.testing.assert_close(model(x), F.linear(F.linear(x, first.weight, first.bias),
+                                                          second.weight, second.bias), atol=1e-5, rtol=1e-5)
+        assert first.__dict__["_onednn_packed"] is not kept
+        with packed_for_rows(1, model):                       # one row: plain weights, nothing packed anew
+            model(x[:1])
+        with packed_for_rows(64, model):                      # many rows: plain weights too
+            assert model(torch.randn(64, 16)).shape == (64, 8)

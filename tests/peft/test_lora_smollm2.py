@@ -40,8 +40,8 @@ def test_smollm2_lora_fine_tuning_reduces_loss(tmp_path):
     assert (tmp_path / "adapter_model.safetensors").stat().st_size < 2_000_000  # the adapter only, not 135M weights
     merged = peft_model.merge_and_unload()
     with torch.no_grad():
-        # 30 real layers, logits up to ~20: merged and unmerged differ by fp32 summation order (~1.5e-4 at worst)
-        torch.testing.assert_close(merged(input_ids=ids[:1]).logits, unmerged, atol=1e-4, rtol=1e-5)
+        # 30 real layers, logits up to ~20: merged and unmerged differ by fp32 summation order (up to ~1.5e-4)
+        torch.testing.assert_close(merged(input_ids=ids[:1]).logits, unmerged, atol=3e-4, rtol=1e-5)
     reloaded = PeftModel.from_pretrained(
         AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name), tmp_path)
     with torch.no_grad():

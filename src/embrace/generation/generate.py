@@ -19,6 +19,7 @@ from embrace.generation.config import GenerationConfig, GenerationConfigError
 from embrace.generation.logits import LogitsProcessor, LogitsProcessorList, build_processors
 from embrace.generation.stopping import StoppingCriteria, StoppingCriteriaList, StopStringCriteria
 from embrace.models.cache import DynamicCache, KVCache, StaticCache
+from embrace.models.linear import packed_for_rows
 from embrace.models.outputs import ModelOutput
 
 
@@ -213,6 +214,18 @@ def generate(model: Any, input_ids: torch.Tensor | None = None, attention_mask: 
     """
     config, unused = resolve_config(model, generation_config, kwargs)
     unused.pop("use_model_defaults", None)
+    beams = config.num_beams or 1
+    rows = (input_ids.shape[0] if input_ids is not None else 1) * (
+        beams if beams > 1 else config.num_return_sequences or 1)
+    with packed_for_rows(rows, model):   # beams / batch rows: weights laid out once for that many rows
+        return _generate(model, input_ids, attention_mask, config, unused, logits_processor, stopping_criteria,
+                         streamer, generator, tokenizer)
+
+
+def _generate(model: Any, input_ids: torch.Tensor | None, attention_mask: torch.Tensor | None,
+              config: GenerationConfig, unused: dict[str, Any], logits_processor: list[LogitsProcessor] | None,
+              stopping_criteria: list[StoppingCriteria] | None, streamer: Any, generator: torch.Generator | None,
+              tokenizer: Any) -> torch.Tensor | GenerateDecoderOnlyOutput:
     if getattr(getattr(model, "config", None), "is_encoder_decoder", False):
         from embrace.generation.seq2seq import generate_seq2seq
 

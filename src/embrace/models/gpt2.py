@@ -75,7 +75,7 @@ class Conv1D(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if onednn_enabled() and not torch.is_grad_enabled():
-            return linear(x, self.weight.t(), self.bias)   # oneDNN reads the transposed view in place
+            return linear(x, self.weight.t(), self.bias, self)   # oneDNN reads the transposed view in place
         shape = (*x.shape[:-1], self.weight.shape[1])
         return torch.addmm(self.bias, x.reshape(-1, x.shape[-1]), self.weight).view(shape)
 
