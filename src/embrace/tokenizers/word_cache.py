@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from functools import partial
 from itertools import accumulate, chain, islice, repeat
 from operator import add, itemgetter
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from embrace.tokenizers.models import Model, WordCache
 from embrace.tokenizers.pre_tokenizers import byte_level_str
@@ -235,7 +235,7 @@ def assemble_many(word_lists: list[list[str]], start_lists: list[list[int]], cac
     it = iter(offsets)
     n_words = np.fromiter(map(len, word_lists), dtype=np.int64, count=len(word_lists))
     text_first_word = np.repeat(np.cumsum(n_words) - n_words, n_words)
-    word_ids: list[int | None] = np.repeat(np.arange(len(words)) - text_first_word, counts).tolist()
+    word_ids = cast("list[int | None]", np.repeat(np.arange(len(words)) - text_first_word, counts).tolist())
     bounds = np.concatenate(([0], np.cumsum(counts)))[np.cumsum(n_words)].tolist()
     return all_ids[gather].tolist(), all_tokens[gather].tolist(), list(zip(it, it)), word_ids, [0, *bounds]
 
