@@ -113,6 +113,13 @@ def test_chunked_batches_equal_one_batch(monkeypatch: pytest.MonkeyPatch) -> Non
     assert ours.encode_batch_ids(texts) == [e.ids for e in ref.encode_batch(texts)]
 
 
+def test_any_iterable_of_texts_is_a_batch() -> None:
+    _ref, ours = _gpt2()
+    texts = _texts()[:50]
+    assert [e.ids for e in ours.encode_batch(iter(texts))] == ours.encode_batch_ids(t for t in texts)
+    assert ours.encode_batch_ids(texts) == [e.ids for e in ours.encode_batch(texts)]
+
+
 def test_caches_after_adding_tokens() -> None:
     ref, ours = _gpt2()
     texts = _texts()

@@ -434,6 +434,8 @@ class Tokenizer:
         """Encode many inputs; each is a text or a (text, pair) tuple/list of two. Batch padding applies."""
         if isinstance(inputs, str):
             raise TokenizerInputError("encode_batch takes a list of inputs; use encode() for a single str")
+        if not isinstance(inputs, Sequence):  # any iterable, as before the chunked batches
+            inputs = list(inputs)
         out: list[Encoding] = []
         with paused_gc():
             for chunk in _chunks(inputs):
@@ -610,6 +612,8 @@ class Tokenizer:
         numpy BPE merges), then each text's ids are chained from the per-word cache."""
         if isinstance(texts, str):
             raise TokenizerInputError("encode_batch_ids takes a list of str")
+        if not isinstance(texts, Sequence):
+            texts = list(texts)
         post = self.post_processor if add_special_tokens else None
         trunc = self.truncation
         max_len = None
