@@ -57,10 +57,11 @@ def linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = No
     ``(in, out)`` tensor's ``.t()``), ``bias (out,)`` -> ``(..., out)``; oneDNN at CPU fp32 inference.
     ``owner`` (the module the weight belongs to) holds the packed copy inside :func:`packed_for_rows`."""
     if (_ONEDNN and x.dtype == torch.float32 and weight.dtype == torch.float32 and x.device.type == "cpu"
+            and not torch.compiler.is_compiling()   # inductor lowers this op only for frozen (constant) weights
             and weight.device.type == "cpu" and x.dim() >= 2 and not (torch.is_grad_enabled() and (
                 x.requires_grad or weight.requires_grad or (bias is not None and bias.requires_grad)))
             and (bias is None or bias.dtype == torch.float32)):
-        if (owner is not None and not torch.compiler.is_compiling() and _PACKING.get() is not None
+        if (owner is not None and _PACKING.get() is not None
                 and x.numel() <= PACK_ROWS.stop * x.shape[-1]):
             packed = _packed_weight(owner, weight)
             if packed is not None:
