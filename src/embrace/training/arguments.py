@@ -2,7 +2,8 @@
 
 Differences from transformers 5.x, on purpose: ``warmup_ratio``, ``group_by_length`` and ``logging_dir`` are kept
 (5.x removed them; ``warmup_steps`` < 1 is also read as a ratio, as in 5.x); ``evaluation_strategy`` is accepted as
-an alias of ``eval_strategy``; ``optim`` defaults to ``adamw_torch`` (no fused kernels on CPU). ``fsdp`` takes
+an alias of ``eval_strategy``; ``optim`` defaults to ``adamw_torch_fused`` (torch's fused AdamW, on CPU too), as
+the reference does with torch >= 2.8. ``fsdp`` takes
 ``True`` or the option string/list (``"full_shard auto_wrap"``), kept as a list of options.
 """
 
@@ -78,7 +79,7 @@ class TrainingArguments:
     load_best_model_at_end: bool = False
     metric_for_best_model: str | None = None
     greater_is_better: bool | None = None
-    optim: str = "adamw_torch"
+    optim: str = "adamw_torch_fused"
     group_by_length: bool = False
     length_column_name: str = "length"
     report_to: str | list[str] = "none"

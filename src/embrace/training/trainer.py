@@ -280,7 +280,10 @@ class Trainer:
         args = self.args
         if args.optim == "sgd":
             return torch.optim.SGD(groups, lr=args.learning_rate)
-        fused = args.optim == "adamw_torch_fused" and self.device.type == "cuda"
+        # torch's fused AdamW kernel (CPU and CUDA) is the reference's default too; FSDP2's sharded DTensor
+        # parameters take the foreach kernel
+        fused = (args.optim == "adamw_torch_fused" and self.device.type in ("cpu", "cuda")
+                 and not (args.fsdp and self.dist.enabled))
         return torch.optim.AdamW(groups, lr=args.learning_rate, betas=(args.adam_beta1, args.adam_beta2),
                                  eps=args.adam_epsilon, fused=fused or None)
 
