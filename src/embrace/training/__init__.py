@@ -11,9 +11,9 @@ from typing import Any
 _NAMES: dict[str, str] = {
     "TrainingArguments": "arguments",
     "Trainer": "trainer",
-    "EvalPrediction": "trainer",
-    "PredictionOutput": "trainer",
-    "set_seed": "trainer",
+    "EvalPrediction": "predictions",
+    "PredictionOutput": "predictions",
+    "set_seed": "predictions",
     "TrainerCallback": "callbacks",
     "TrainerState": "callbacks",
     "TrainerControl": "callbacks",

@@ -13,13 +13,11 @@ import contextlib
 import inspect
 import logging
 import math
-import random
 import re
 import time
-from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -41,6 +39,15 @@ from embrace.training.callbacks import (
 )
 from embrace.training.collators import DataCollatorWithPadding, default_data_collator
 from embrace.training.distributed import DistributedState
+from embrace.training.predictions import (
+    EvalPrediction,
+    PredictionOutput,
+    TrainOutput,
+    batch_size,
+    concat_batches,
+    set_seed,
+    to_numpy,
+)
 from embrace.training.schedules import get_scheduler
 
 if TYPE_CHECKING:
@@ -49,69 +56,6 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 _NO_DECAY = re.compile(r"bias|layernorm|rmsnorm|(?:^|\.)norm(?:$|\.)|_norm(?:$|\.)")
-
-
-@dataclass
-class EvalPrediction:
-    """What ``compute_metrics`` receives: ``predictions`` (numpy, batches concatenated, ragged dims padded with
-    -100) and ``label_ids``. Unpacks like the reference: ``preds, labels = eval_pred``."""
-
-    predictions: Any
-    label_ids: Any
-    inputs: Any = None
-
-    def __iter__(self) -> Iterator[Any]:
-        return iter((self.predictions, self.label_ids))
-
-    def __getitem__(self, index: int) -> Any:
-        return (self.predictions, self.label_ids)[index]
-
-
-class PredictionOutput(NamedTuple):
-    predictions: Any
-    label_ids: Any
-    metrics: dict[str, float]
-
-
-class TrainOutput(NamedTuple):
-    global_step: int
-    training_loss: float
-    metrics: dict[str, float]
-
-
-def set_seed(seed: int) -> None:
-    """Seed python, numpy and torch (CPU and CUDA) generators."""
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
-
-
-def _to_numpy(value: Any) -> Any:
-    if isinstance(value, (tuple, list)):
-        return type(value)(_to_numpy(v) for v in value)
-    if isinstance(value, torch.Tensor):
-        value = value.detach().cpu()
-        return (value.float() if value.dtype == torch.bfloat16 else value).numpy()
-    return value
-
-
-def _concat(chunks: list[Any]) -> Any:
-    """Concatenate per-batch arrays along dim 0, padding other dims with -100 when they differ (e.g. seq len)."""
-    if isinstance(chunks[0], (tuple, list)):
-        return type(chunks[0])(_concat([c[i] for c in chunks]) for i in range(len(chunks[0])))
-    if chunks[0].ndim <= 1 or all(c.shape[1:] == chunks[0].shape[1:] for c in chunks):
-        return np.concatenate(chunks, axis=0)
-    shape = [sum(c.shape[0] for c in chunks), *np.max([c.shape[1:] for c in chunks], axis=0)]
-    out = np.full(shape, -100, dtype=chunks[0].dtype)
-    row = 0
-    for c in chunks:
-        out[(slice(row, row + c.shape[0]), *(slice(0, n) for n in c.shape[1:]))] = c
-        row += c.shape[0]
-    return out
-
-
-def _batch_size(inputs: Mapping[str, Any]) -> int:
-    return next(v.shape[0] for v in inputs.values() if isinstance(v, torch.Tensor) and v.dim() > 0)
 
 
 class Trainer:
@@ -377,7 +321,7 @@ class Trainer:
         token-level labels (shifted by one for causal LMs, as their loss is), else the number of examples."""
         labels = inputs.get("labels")
         if not isinstance(labels, torch.Tensor) or labels.dim() < 2 or labels.is_floating_point():
-            return _batch_size(inputs)
+            return batch_size(inputs)
         if type(self.model).__name__.endswith("ForCausalLM"):
             labels = labels[..., 1:]
         return int(labels.ne(-100).sum())
@@ -753,23 +697,23 @@ class Trainer:
         loader = self._loader(dataset, [batches[max(i, 0)] for i in mine])
         for index, inputs in zip(mine, loader, strict=True):
             inputs = self._to_device(inputs)
-            size = _batch_size(inputs)
+            size = batch_size(inputs)
             loss, logits, labels = self.prediction_step(model, inputs, loss_only, ignore_keys)
             if index < 0:
                 continue
             if logits is not None and self.preprocess_logits_for_metrics is not None:
                 logits = self.preprocess_logits_for_metrics(logits, labels)
             records.append((index, None if loss is None else loss.cpu().repeat(size).numpy(),
-                            None if logits is None else _to_numpy(logits),
-                            None if labels is None else _to_numpy(labels)))
+                            None if logits is None else to_numpy(logits),
+                            None if labels is None else to_numpy(labels)))
             self.control = self._event("on_prediction_step")
         if self.dist.enabled:  # every rank gets every batch's results, in dataset order
             records = sorted((r for part in self.dist.gather_objects(records) for r in part), key=lambda r: r[0])
         losses = [torch.from_numpy(r[1]) for r in records if r[1] is not None]
         preds = [r[2] for r in records if r[2] is not None]
         label_chunks = [r[3] for r in records if r[3] is not None]
-        predictions = _concat(preds) if preds else None
-        label_ids = _concat(label_chunks) if label_chunks else None
+        predictions = concat_batches(preds) if preds else None
+        label_ids = concat_batches(label_chunks) if label_chunks else None
         metrics: dict[str, Any] = {}
         if self.compute_metrics is not None and predictions is not None and label_ids is not None:
             metrics = dict(self.compute_metrics(EvalPrediction(predictions=predictions, label_ids=label_ids)))
