@@ -3,6 +3,7 @@ files copied in, so both libraries tokenise identically and load the same weight
 
 from __future__ import annotations
 
+import math
 import shutil
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,36 @@ from tests.conftest import asset
 
 TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "tokenizer_config.json", "special_tokens_map.json")
 NER_LABELS = ["O", "B-PER", "I-PER", "B-LOC", "I-LOC", "B-ORG", "I-ORG"]
+
+
+def copy_minilm_tokenizer(folder: Path) -> None:
+    """Put the MiniLM asset's tokenizer files next to a tiny checkpoint in ``folder``."""
+    minilm = asset("minilm")
+    for name in TOKENIZER_FILES:
+        if (minilm / name).exists():
+            shutil.copy(minilm / name, folder / name)
+
+
+def softmax_at(logits: Any, positions: list[int]) -> dict[int, float]:
+    """Softmax of ``logits`` over ``positions`` only (the 4.x question-answering algorithm)."""
+    z = sum(math.exp(float(logits[i])) for i in positions)
+    return {i: math.exp(float(logits[i])) / z for i in positions}
+
+
+def span_candidates(start_logits: Any, end_logits: Any, allowed: list[int], context_tokens: list[int],
+                    word_ids: list[Any], offsets: list[Any], context: str, max_answer_len: int
+                    ) -> list[dict[str, Any]]:
+    """Every answer span of up to ``max_answer_len`` context tokens, widened to whole words, scored
+    p(start) * p(end) with the softmaxes over ``allowed`` (context tokens and [CLS])."""
+    ps, pe = softmax_at(start_logits, allowed), softmax_at(end_logits, allowed)
+    candidates = []
+    for i in context_tokens:
+        for j in context_tokens:
+            if i <= j < i + max_answer_len:
+                start = min(offsets[k][0] for k in context_tokens if word_ids[k] == word_ids[i])
+                end = max(offsets[k][1] for k in context_tokens if word_ids[k] == word_ids[j])
+                candidates.append({"score": ps[i] * pe[j], "start": start, "end": end, "answer": context[start:end]})
+    return candidates
 
 
 def tiny_bert_config(**kwargs: Any) -> Any:
@@ -28,10 +59,7 @@ def build(folder: Path, model_class: str, seed: int, **config_kwargs: Any) -> Pa
     torch.manual_seed(seed)
     model = getattr(transformers, model_class)(tiny_bert_config(**config_kwargs)).eval()
     model.save_pretrained(folder)
-    minilm = asset("minilm")
-    for name in TOKENIZER_FILES:
-        if (minilm / name).exists():
-            shutil.copy(minilm / name, folder / name)
+    copy_minilm_tokenizer(folder)
     return folder
 
 
@@ -67,10 +95,7 @@ def build_tiny_chat_llama(folder: Path, max_position_embeddings: int = 256) -> P
                                  num_attention_heads=4, num_key_value_heads=2,
                                  max_position_embeddings=max_position_embeddings,
                                  pad_token_id=0, bos_token_id=101, eos_token_id=102)).save_pretrained(folder)
-    minilm = asset("minilm")
-    for name in TOKENIZER_FILES:
-        if (minilm / name).exists():
-            shutil.copy(minilm / name, folder / name)
+    copy_minilm_tokenizer(folder)
     config = json.loads((folder / "tokenizer_config.json").read_text())
     config["chat_template"] = CHAT_TEMPLATE
     (folder / "tokenizer_config.json").write_text(json.dumps(config))

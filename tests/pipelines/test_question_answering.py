@@ -5,11 +5,9 @@ with end - start < max_answer_len, spans widened to whole words."""
 
 from __future__ import annotations
 
-import math
-
 import pytest
 import torch
-from tests.pipelines.conftest import cached, load_tokenizer, ours
+from tests.pipelines.conftest import cached, load_tokenizer, ours, span_candidates
 
 from embrace.pipelines import PipelineInputError
 
@@ -32,21 +30,11 @@ def brute_force(path, question, context, *, max_seq_len=384, doc_stride=128, max
             out = model(input_ids=torch.tensor([ids]), token_type_ids=torch.tensor([enc["token_type_ids"][w]]))
         allowed = [i for i, s in enumerate(seq_ids) if s == 1 or ids[i] == tokenizer.cls_token_id]
 
-        ps, pe = softmax_at(out.start_logits[0], allowed), softmax_at(out.end_logits[0], allowed)
         context_tokens = [i for i in allowed if seq_ids[i] == 1]
-        for i in context_tokens:
-            for j in context_tokens:
-                if i <= j < i + max_answer_len:
-                    start = min(offsets[k][0] for k in context_tokens if word_ids[k] == word_ids[i])
-                    end = max(offsets[k][1] for k in context_tokens if word_ids[k] == word_ids[j])
-                    candidates.append({"score": ps[i] * pe[j], "start": start, "end": end, "answer": context[start:end]})
+        candidates += span_candidates(out.start_logits[0], out.end_logits[0], allowed, context_tokens, word_ids,
+                                      offsets, context, max_answer_len)
     candidates.sort(key=lambda c: -c["score"])
     return candidates[:top_k], len(enc["input_ids"])
-
-
-def softmax_at(logits, positions):
-    z = sum(math.exp(float(logits[i])) for i in positions)
-    return {i: math.exp(float(logits[i])) / z for i in positions}
 
 
 def close(mine, expected):

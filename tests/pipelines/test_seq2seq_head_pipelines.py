@@ -5,15 +5,19 @@ transformers 5) with a brute-force search over the reference model's start/end l
 
 from __future__ import annotations
 
-import math
-import shutil
 from pathlib import Path
 from typing import Any
 
 import pytest
 import torch
-from tests.conftest import asset
-from tests.pipelines.conftest import NER_LABELS, TOKENIZER_FILES, assert_close, ours, reference_pipeline
+from tests.pipelines.conftest import (
+    NER_LABELS,
+    assert_close,
+    copy_minilm_tokenizer,
+    ours,
+    reference_pipeline,
+    span_candidates,
+)
 
 pytest.importorskip("transformers")
 
@@ -40,10 +44,7 @@ def build(folder: Path, config_class: str, model_class: str, **config: Any) -> P
             if name.endswith("bias") or "norm" in name:
                 param.add_(torch.randn_like(param) * 0.1)
     model.save_pretrained(folder)
-    minilm = asset("minilm")
-    for name in TOKENIZER_FILES:
-        if (minilm / name).exists():
-            shutil.copy(minilm / name, folder / name)
+    copy_minilm_tokenizer(folder)
     return folder
 
 
@@ -99,17 +100,6 @@ def brute_force(path: Path, model_class: str, question: str, context: str, top_k
         out = model(input_ids=torch.tensor([ids]), attention_mask=torch.tensor([enc["attention_mask"]]))
     allowed = [i for i, s in enumerate(seq_ids) if s == 1 or ids[i] == tokenizer.cls_token_id]
     context_tokens = [i for i in allowed if seq_ids[i] == 1]
-
-    def softmax(logits: torch.Tensor) -> dict[int, float]:
-        z = sum(math.exp(float(logits[i])) for i in allowed)
-        return {i: math.exp(float(logits[i])) / z for i in allowed}
-
-    ps, pe = softmax(out.start_logits[0]), softmax(out.end_logits[0])
-    candidates = []
-    for i in context_tokens:
-        for j in context_tokens:
-            if i <= j < i + max_answer_len:
-                start = min(offsets[k][0] for k in context_tokens if word_ids[k] == word_ids[i])
-                end = max(offsets[k][1] for k in context_tokens if word_ids[k] == word_ids[j])
-                candidates.append({"score": ps[i] * pe[j], "start": start, "end": end, "answer": context[start:end]})
+    candidates = span_candidates(out.start_logits[0], out.end_logits[0], allowed, context_tokens, word_ids, offsets,
+                                 context, max_answer_len)
     return sorted(candidates, key=lambda c: -c["score"])[:top_k]
